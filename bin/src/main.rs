@@ -1,0 +1,40 @@
+//! The `xfrmdiag` command: argument handling and glue only. The work lives in the crates.
+
+mod cli;
+mod cmd;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let global = cli.global.clone();
+    let result = match cli.command {
+        Command::Sa(args) => cmd::sa::run(&global, args),
+        Command::Policy(args) => cmd::policy::run(&global, args),
+        Command::Info(args) => cmd::info::run(&global, args),
+        Command::Monitor(args) => cmd::monitor::run(&global, args),
+        Command::Counters(args) => cmd::counters::run(&global, args),
+        Command::Watch(args) => cmd::watch::run(&global, args),
+        Command::Trace(args) => cmd::trace::run(&global, args),
+        Command::Diagnose(args) => cmd::diagnose::run(&global, args),
+        Command::Analyze(args) => cmd::analyze::run(&global, args),
+        Command::Compare(args) => cmd::compare::run(&global, args),
+        Command::Demo(args) => cmd::demo::run(&global, args),
+        Command::Check(args) => cmd::check::run(&global, args),
+        Command::Completions(args) => cmd::completions::run(args),
+        Command::Man(args) => cmd::completions::run_man(args),
+    };
+    match result {
+        Ok(status) => status.into(),
+        Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xfrmdiag: {}", output::one_line(&err));
+            cli::Status::Error.into()
+        }
+    }
+}

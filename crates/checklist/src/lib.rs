@@ -1,0 +1,1 @@
+//! TOML checklists: the model, validation (with file/line/column), and the runner.

@@ -1,0 +1,4 @@
+//! Integration tests for checklist.
+
+#[allow(unused_imports)]
+use crate::util::*;

@@ -1,0 +1,4 @@
+//! Integration tests for counters.
+
+#[allow(unused_imports)]
+use crate::util::*;

@@ -1,0 +1,4 @@
+//! Integration tests for diagnose.
+
+#[allow(unused_imports)]
+use crate::util::*;

@@ -1,0 +1,4 @@
+//! Integration tests for inventory.
+
+#[allow(unused_imports)]
+use crate::util::*;

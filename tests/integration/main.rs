@@ -1,0 +1,12 @@
+//! Integration tests: the real `xfrmdiag` binary against real namespaces.
+//!
+//! Tests that need root and namespaces have `root_` in their name, create every namespace they
+//! touch (unique names) and delete it even when they fail (see `util`).
+
+mod util;
+
+mod checklist;
+mod counters;
+mod diagnose;
+mod inventory;
+mod trace;

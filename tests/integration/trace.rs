@@ -1,0 +1,4 @@
+//! Integration tests for trace.
+
+#[allow(unused_imports)]
+use crate::util::*;
