@@ -3,6 +3,7 @@
 
 use std::process::{Command, Output};
 
+#[allow(unused_imports)]
 pub use xfrmdiag_netns::scratch::{ScratchNetns, VethPair};
 
 /// The `xfrmdiag` binary built for this test run.

@@ -168,11 +168,8 @@ mod tests {
     #[test]
     fn current_runs_inline() {
         let tid = std::thread::current().id();
-        assert_eq!(
-            Netns::Current
-                .run(move || std::thread::current().id() == tid)
-                .unwrap(),
-            true
-        );
+        assert!(Netns::Current
+            .run(move || std::thread::current().id() == tid)
+            .unwrap());
     }
 }
