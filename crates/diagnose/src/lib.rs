@@ -2,3 +2,13 @@
 //!
 //! A pure function from one or two sides' evidence to findings: no I/O here, ever, so every cause
 //! can be tested on saved evidence.
+
+pub mod causes;
+mod engine;
+pub mod evidence;
+
+pub use engine::{diagnose, Confidence, EvidenceItem, Finding, Report};
+pub use evidence::SideEvidence;
+
+#[cfg(test)]
+mod tests;
