@@ -99,65 +99,7 @@ pub enum Traffic {
     Exec(ExecResult),
 }
 
-/// Result of sending test datagrams.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SendResult {
-    pub dst: String,
-    /// Datagrams the program tried to send.
-    pub attempted: u32,
-    /// `sendto` calls that succeeded (the kernel took the datagram; it may still drop it).
-    pub sent: u32,
-    pub size: usize,
-    /// Failed `sendto` calls grouped by errno; each errno names a kernel decision.
-    #[serde(default)]
-    pub errors: Vec<SendError>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SendError {
-    /// Symbolic name: `EPERM`, `EINVAL`, `EMSGSIZE`, …
-    pub errno: String,
-    pub code: i32,
-    pub message: String,
-    pub count: u32,
-    /// Index (0-based) of the first datagram that failed this way.
-    pub first: u32,
-}
-
-/// Result of listening on a UDP port.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ListenResult {
-    pub port: u16,
-    pub received: u32,
-    pub bytes: u64,
-    /// How many were expected (the sender's count), when known.
-    #[serde(default)]
-    pub expected: Option<u32>,
-    pub window_ms: u64,
-}
-
-/// Watching a port held by another program, without binding it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ObserveResult {
-    pub port: u16,
-    /// A socket was bound on the port when the window opened.
-    pub socket_found: bool,
-    /// Growth of the socket's `drops` column in /proc/net/udp{,6} (buffer full, filter).
-    #[serde(default)]
-    pub socket_drops: Option<u64>,
-    pub window_ms: u64,
-}
-
-/// A user command run as the test send.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ExecResult {
-    pub command: String,
-    #[serde(default)]
-    pub exit_code: Option<i32>,
-    /// Last lines of its stderr (what a failing client says).
-    #[serde(default)]
-    pub stderr_tail: String,
-}
+pub use xfrmdiag_traffic::{ExecResult, ListenResult, ObserveResult, SendError, SendResult};
 
 /// How one counter changed over the window.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
