@@ -101,13 +101,20 @@ pub enum Traffic {
 
 pub use xfrmdiag_traffic::{ExecResult, ListenResult, ObserveResult, SendError, SendResult};
 
-/// How one counter changed over the window.
+/// How one counter changed over the window (the counters crate's JSON shape: `{"increased": 3}`,
+/// `{"reset": {"before": 10, "after": 1}}`).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(tag = "change", content = "by", rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum CounterChange {
+    Unchanged,
     Increased(u64),
-    /// Went backwards: the counter was reset (module reload, namespace recreated).
-    Reset,
+    /// A gauge went down.
+    Decreased(u64),
+    /// Went backwards: the counter was reset (module reload, namespace or SA recreated).
+    Reset {
+        before: u64,
+        after: u64,
+    },
 }
 
 /// Counter changes over the window. Names: xfrm_stat as written (`XfrmInTmplMismatch`),
