@@ -117,13 +117,18 @@ pub enum CounterChange {
     },
 }
 
+/// Counters whose *not* moving the decision uses (a packet never arrived; EPERM that no policy
+/// gave). Collectors list these in [`Counters::read`] when they were read on both ends.
+pub const WATCHED_UNCHANGED: &[&str] = &["Ip.InReceives", "Ip6InReceives", "XfrmOutPolBlock"];
+
 /// Counter changes over the window. Names: xfrm_stat as written (`XfrmInTmplMismatch`),
 /// `Group.Name` for snmp/netstat (`Udp.InErrors`), snmp6 as written, `sa:<spi>:<field>` per SA.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Counters {
     /// Only counters that moved.
     pub delta: BTreeMap<String, CounterChange>,
-    /// Counters that were read before and after (so "did not move" is known, not assumed).
+    /// Of [`WATCHED_UNCHANGED`], those read before and after (so "did not move" is known, not
+    /// assumed).
     #[serde(default)]
     pub read: Vec<String>,
 }

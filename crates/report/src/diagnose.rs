@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 use tabled::builder::Builder;
-use tabled::settings::Style;
+use tabled::settings::{Padding, Style};
 use xfrmdiag_diagnose::{Finding, Report, SideEvidence};
 
 /// ANSI styles, empty when colour is off.
@@ -83,7 +83,12 @@ pub fn human(report: &Report, sides: &[SideEvidence], paint: Paint) -> String {
                 f.summary.clone(),
             ]);
         }
-        out.push_str(&indent(&b.build().with(Style::blank()).to_string()));
+        out.push_str(&indent(
+            &b.build()
+                .with(Style::blank())
+                .with(Padding::new(0, 2, 0, 0))
+                .to_string(),
+        ));
     }
     let holes: Vec<String> = sides
         .iter()
@@ -109,7 +114,10 @@ fn evidence_table(f: &Finding, show_side: bool) -> String {
         row.push(e.text.clone());
         b.push_record(row);
     }
-    b.build().with(Style::blank()).to_string()
+    b.build()
+        .with(Style::blank())
+        .with(Padding::new(0, 2, 0, 0))
+        .to_string()
 }
 
 fn indent(text: &str) -> String {
