@@ -345,3 +345,111 @@ fn bad_target_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("udp:DST:PORT"), "{}", stderr(&out));
 }
+
+#[test]
+fn demo_lists_its_scenarios() {
+    let out = run(&["demo", "--list", "--json"]);
+    assert_success(&out);
+    let v = json(&out);
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for needed in [
+        "healthy",
+        "plain-into-esp",
+        "no-sa",
+        "default-block",
+        "closed-port",
+        "rp-filter",
+    ] {
+        assert!(names.contains(&needed), "{names:?}");
+    }
+}
+
+#[test]
+fn root_demo_all_names_every_injected_fault_and_leaves_nothing() {
+    if !can_use_netns("root_demo_all_names_every_injected_fault_and_leaves_nothing") {
+        return;
+    }
+    let child = xfrmdiag()
+        .args(["demo", "all", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let v = json(&out);
+    for s in v.as_array().unwrap() {
+        assert_eq!(s["verdict"], s["expect"], "{v:#}");
+    }
+    assert_eq!(out.status.code(), Some(0), "{v:#}");
+    let left = demo_namespaces_of(pid);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// Namespaces a demo run by process `pid` created and did not delete.
+fn demo_namespaces_of(pid: u32) -> Vec<String> {
+    let list = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| {
+            n.starts_with(&format!("xfrmdiag-demo-a-{pid}-"))
+                || n.starts_with(&format!("xfrmdiag-demo-b-{pid}-"))
+        })
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn root_demo_classic_prints_verdict_then_evidence_then_fix() {
+    if !can_use_netns("root_demo_classic_prints_verdict_then_evidence_then_fix") {
+        return;
+    }
+    let out = run(&["demo"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    let verdict = text.find("VERDICT policy-template-mismatch").expect(&text);
+    let evidence = text.find("XfrmInTmplMismatch +5").expect(&text);
+    let fix = text.find("Fix").expect(&text);
+    assert!(verdict < evidence && evidence < fix, "{text}");
+}
+
+#[test]
+fn root_demo_interrupted_removes_its_namespaces() {
+    if !can_use_netns("root_demo_interrupted_removes_its_namespaces") {
+        return;
+    }
+    let child = xfrmdiag().args(["demo", "healthy"]).spawn().unwrap();
+    let pid = child.id();
+    // Wait until its namespaces exist, then interrupt it mid-run.
+    let prefix = format!("xfrmdiag-demo-a-{pid}-");
+    let mut seen = false;
+    for _ in 0..200 {
+        let list = std::process::Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&list.stdout).contains(&prefix) {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let left = demo_namespaces_of(pid);
+    assert!(
+        left.is_empty(),
+        "left behind after Ctrl-C (seen before: {seen}, status {:?}): {left:?}",
+        out.status
+    );
+}

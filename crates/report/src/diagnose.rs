@@ -103,6 +103,25 @@ pub fn human(report: &Report, sides: &[SideEvidence], paint: Paint) -> String {
     out
 }
 
+/// A borderless table with a header row (demo scenario lists and summaries).
+pub fn plain_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut b = Builder::default();
+    b.push_record(header.iter().map(|h| h.to_string()));
+    for r in rows {
+        b.push_record(r.clone());
+    }
+    let table = b
+        .build()
+        .with(Style::blank())
+        .with(Padding::new(0, 2, 0, 0))
+        .to_string();
+    table
+        .lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn evidence_table(f: &Finding, show_side: bool) -> String {
     let mut b = Builder::default();
     for e in &f.evidence {
