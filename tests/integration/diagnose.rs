@@ -453,3 +453,173 @@ fn root_demo_interrupted_removes_its_namespaces() {
         out.status
     );
 }
+
+mod compare {
+    //! `xfrmdiag compare` on two reports with deliberate mismatches. The host kernel cannot hold
+    //! ESP SAs, so the reports are written here in the documented JSON shape (what `diagnose
+    //! --json` prints on a host with ESP); the vm tests produce real ones.
+
+    use super::*;
+    use serde_json::json;
+
+    fn sa(
+        spi: &str,
+        src: &str,
+        dst: &str,
+        auth_key: &str,
+        mode: &str,
+        encap_dport: Option<u16>,
+    ) -> Value {
+        json!({
+            "src": src, "dst": dst, "proto": "esp", "spi": spi, "reqid": 1, "mode": mode,
+            "encap": encap_dport.map(|d| json!({"kind": "espinudp", "sport": 4500, "dport": d})),
+            "algorithms": [
+                {"role": "auth", "name": "hmac(sha256)", "key_fingerprint": auth_key, "key_bits": 256},
+                {"role": "enc", "name": "cbc(aes)", "key_fingerprint": "0123456789ab", "key_bits": 128}
+            ]
+        })
+    }
+
+    fn report(ns: &str, role: &str, sas: Vec<Value>, proto_errors: u64) -> Value {
+        let mut delta = json!({});
+        if proto_errors > 0 {
+            delta["XfrmInStateProtoError"] = json!({"increased": proto_errors});
+        }
+        json!({
+            "verdict": "ignored-on-input", "findings": [],
+            "namespace": ns, "role": role,
+            "counters": {"delta": delta},
+            "inventory": {"sas": sas, "policies": []}
+        })
+    }
+
+    fn healthy_sas(auth_b: &str) -> Vec<Value> {
+        vec![
+            sa(
+                "0x00001000",
+                "10.0.0.1",
+                "10.0.0.2",
+                auth_b,
+                "transport",
+                None,
+            ),
+            sa(
+                "0x00002000",
+                "10.0.0.2",
+                "10.0.0.1",
+                "bbbbbbbbbbbb",
+                "transport",
+                None,
+            ),
+        ]
+    }
+
+    /// Writes both reports, runs `compare --json`, returns (exit code, JSON).
+    fn compare(a: Value, b: Value) -> (i32, Value) {
+        let dir = std::env::temp_dir().join(format!(
+            "xfrmdiag-compare-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (pa, pb) = (dir.join("a.json"), dir.join("b.json"));
+        std::fs::write(&pa, a.to_string()).unwrap();
+        std::fs::write(&pb, b.to_string()).unwrap();
+        let out = run(&[
+            "compare",
+            pa.to_str().unwrap(),
+            pb.to_str().unwrap(),
+            "--json",
+        ]);
+        let _ = std::fs::remove_dir_all(&dir);
+        (out.status.code().unwrap_or(-1), json(&out))
+    }
+
+    #[test]
+    fn matching_hosts_compare_clean() {
+        let (code, v) = compare(
+            report("hostA", "sender", healthy_sas("aaaaaaaaaaaa"), 0),
+            report("hostB", "receiver", healthy_sas("aaaaaaaaaaaa"), 0),
+        );
+        assert_eq!(v["sa_pairs"].as_array().unwrap().len(), 2, "{v:#}");
+        assert!(v["unmatched_sas"].as_array().unwrap().is_empty());
+        assert_eq!(code, 0, "{v:#}");
+    }
+
+    #[test]
+    fn different_auth_key_is_found_with_the_receivers_proto_errors() {
+        let (code, v) = compare(
+            report("hostA", "sender", healthy_sas("aaaaaaaaaaaa"), 0),
+            report("hostB", "receiver", healthy_sas("cccccccccccc"), 10),
+        );
+        assert_eq!(v["verdict"], "sa-auth-failure", "{v:#}");
+        assert_eq!(v["findings"][0]["confidence"], "certain");
+        assert_evidence(
+            &v,
+            "auth key fingerprint: hostA aaaaaaaaaaaa / hostB cccccccccccc",
+        );
+        assert_evidence(&v, "XfrmInStateProtoError +10");
+        let story = v["story"].to_string();
+        assert!(story.contains("hostB: sa-auth-failure"), "{story}");
+        assert_eq!(code, 1);
+        // Keys are fingerprints only: no field anywhere carries key bytes.
+        assert!(!v.to_string().contains("\"key\""));
+    }
+
+    #[test]
+    fn spi_on_one_host_only_is_no_inbound_sa() {
+        let mut b = healthy_sas("aaaaaaaaaaaa");
+        b[0]["spi"] = json!("0x00001001");
+        let (code, v) = compare(
+            report("hostA", "sender", healthy_sas("aaaaaaaaaaaa"), 0),
+            report("hostB", "receiver", b, 0),
+        );
+        assert_eq!(v["verdict"], "no-inbound-sa", "{v:#}");
+        assert_evidence(&v, "it has 0x00001001");
+        assert_eq!(code, 1);
+    }
+
+    #[test]
+    fn encap_port_difference_is_encap_mismatch() {
+        let mut a = healthy_sas("aaaaaaaaaaaa");
+        a[0]["encap"] = json!({"kind": "espinudp", "sport": 4500, "dport": 4500});
+        let mut b = healthy_sas("aaaaaaaaaaaa");
+        b[0]["encap"] = json!({"kind": "espinudp", "sport": 4500, "dport": 4501});
+        let (code, v) = compare(
+            report("hostA", "sender", a, 0),
+            report("hostB", "receiver", b, 0),
+        );
+        assert_eq!(v["verdict"], "encap-mismatch", "{v:#}");
+        assert_evidence(&v, "espinudp 4500 4500 / hostB espinudp 4500 4501");
+        assert_eq!(code, 1);
+    }
+
+    #[test]
+    fn mode_difference_is_mode_mismatch() {
+        let mut b = healthy_sas("aaaaaaaaaaaa");
+        b[0]["mode"] = json!("tunnel");
+        let (code, v) = compare(
+            report("hostA", "sender", healthy_sas("aaaaaaaaaaaa"), 0),
+            report("hostB", "receiver", b, 0),
+        );
+        assert_eq!(v["verdict"], "sa-mode-mismatch", "{v:#}");
+        assert_evidence(&v, "mode: hostA transport / hostB tunnel");
+        assert_eq!(code, 1);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_report_is_a_one_line_error() {
+        let dir = std::env::temp_dir().join(format!("xfrmdiag-cmp-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("x.json");
+        std::fs::write(&p, "{\"hello\": 1}").unwrap();
+        let out = run(&["compare", p.to_str().unwrap(), p.to_str().unwrap()]);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            stderr(&out).contains("is not xfrmdiag evidence"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

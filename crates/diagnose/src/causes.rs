@@ -117,6 +117,18 @@ pub const CATALOG: &[Cause] = &[
         "make both ends use the same key and algorithm (`xfrmdiag compare` shows key fingerprints); renegotiate"
     ),
     cause!(
+        "sa-key-mismatch",
+        "the two hosts' copies of an SA use different encryption keys or algorithms",
+        "`xfrmdiag compare`: the enc/comp algorithm or key fingerprint differs for the same SPI and destination",
+        "install the same algorithm and key on both hosts (renegotiate)"
+    ),
+    cause!(
+        "sa-selector-mismatch",
+        "the two hosts' copies of an SA differ in selector or tunnel endpoints",
+        "`xfrmdiag compare`: the SA selector or source address differs for the same SPI and destination",
+        "make both SAs describe the same traffic (the IKE daemons' traffic selectors must agree)"
+    ),
+    cause!(
         "replay-window",
         "ESP sequence numbers fell behind the receiver's replay window",
         "receiver XfrmInStateSeqError grows (xfrm_audit_state_replay)",

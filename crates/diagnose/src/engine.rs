@@ -128,8 +128,8 @@ pub fn diagnose(sides: &[SideEvidence]) -> Report {
     )
 }
 
-fn finish(tally: &Tally, mut findings: Vec<Finding>) -> Report {
-    // Most certain first; among equals the order a packet meets them (the catalog's order).
+/// Most certain first; among equals the order a packet meets them (the catalog's order).
+pub(crate) fn sort_findings(findings: &mut [Finding]) {
     let rank = |f: &Finding| {
         causes::CATALOG
             .iter()
@@ -137,6 +137,10 @@ fn finish(tally: &Tally, mut findings: Vec<Finding>) -> Report {
             .unwrap_or(usize::MAX)
     };
     findings.sort_by_key(|f| (f.confidence, rank(f)));
+}
+
+fn finish(tally: &Tally, mut findings: Vec<Finding>) -> Report {
+    sort_findings(&mut findings);
     let verdict = findings[0].cause.clone();
     let healthy = causes::lookup(&verdict).is_some_and(|c| c.healthy);
     Report {
@@ -261,13 +265,30 @@ fn finding(
     summary: String,
     evidence: Vec<EvidenceItem>,
 ) -> Finding {
+    finding_for(
+        cause,
+        confidence,
+        side.map(|s| s.namespace.clone()),
+        summary,
+        evidence,
+    )
+}
+
+/// A finding with the catalog's remedy for `cause`.
+pub(crate) fn finding_for(
+    cause: &str,
+    confidence: Confidence,
+    side: Option<String>,
+    summary: String,
+    evidence: Vec<EvidenceItem>,
+) -> Finding {
     let remedy = causes::lookup(cause)
         .map(|c| c.remedy.to_string())
         .unwrap_or_default();
     Finding {
         cause: cause.into(),
         confidence,
-        side: side.map(|s| s.namespace.clone()),
+        side,
         summary,
         evidence,
         remedy,

@@ -4,9 +4,11 @@
 //! can be tested on saved evidence.
 
 pub mod causes;
+pub mod compare;
 mod engine;
 pub mod evidence;
 
+pub use compare::{compare, Comparison};
 pub use engine::{diagnose, Confidence, EvidenceItem, Finding, Report};
 pub use evidence::SideEvidence;
 

@@ -37,6 +37,10 @@ impl Paint {
 
 /// The human report: verdict, its evidence, the fix, then other findings and holes.
 pub fn human(report: &Report, sides: &[SideEvidence], paint: Paint) -> String {
+    human_sides(report, sides, paint, sides.len() > 1)
+}
+
+fn human_sides(report: &Report, sides: &[SideEvidence], paint: Paint, show_side: bool) -> String {
     let mut out = String::new();
     let first = &report.findings[0];
     let verdict = if report.healthy {
@@ -67,7 +71,7 @@ pub fn human(report: &Report, sides: &[SideEvidence], paint: Paint) -> String {
     }
     if !first.evidence.is_empty() {
         out.push_str(&format!("\n{}\n", paint.bold("Evidence")));
-        out.push_str(&indent(&evidence_table(first, sides.len() > 1)));
+        out.push_str(&indent(&evidence_table(first, show_side)));
     }
     if !report.healthy || first.cause == "no-drop-seen" {
         out.push_str(&format!("\n{}\n  {}\n", paint.bold("Fix"), first.remedy));
@@ -177,6 +181,81 @@ pub fn json(report: &Report, sides: &[SideEvidence]) -> Value {
         }
     }
     Value::Object(top)
+}
+
+/// `xfrmdiag compare`, human: verdict, the merged story, its evidence and fix, then what differs.
+pub fn compare_human(c: &xfrmdiag_diagnose::Comparison, paint: Paint) -> String {
+    let mut out = human_sides(&c.report, &[], paint, true);
+    // `human` ends with the findings; the story and cross-checks follow.
+    out.push_str(&format!("\n{}\n", paint.bold("Story")));
+    for line in &c.story {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out.push_str(&format!("\n{}\n", paint.bold("SAs on both hosts")));
+    if c.sa_pairs.is_empty() && c.unmatched_sas.is_empty() {
+        out.push_str("  (no SA inventory in the reports)\n");
+    }
+    let mut rows = Vec::new();
+    for p in &c.sa_pairs {
+        let differing: Vec<_> = p.fields.iter().filter(|f| !f.same).collect();
+        if differing.is_empty() {
+            rows.push(vec![
+                p.spi.clone(),
+                format!("{} -> {}", p.src, p.dst),
+                "all fields agree".into(),
+                String::new(),
+                String::new(),
+            ]);
+        }
+        for f in differing {
+            rows.push(vec![
+                p.spi.clone(),
+                format!("{} -> {}", p.src, p.dst),
+                f.field.clone(),
+                f.a.clone(),
+                f.b.clone(),
+            ]);
+        }
+    }
+    for u in &c.unmatched_sas {
+        rows.push(vec![
+            u.spi.clone(),
+            format!("{} -> {}", u.src, u.dst),
+            format!("only on {}", u.on.to_uppercase()),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    if !rows.is_empty() {
+        out.push_str(&indent(&plain_table(
+            &["SPI", "SA", "FIELD", "A", "B"],
+            &rows,
+        )));
+    }
+    if !c.policy_checks.is_empty() {
+        out.push_str(&format!("\n{}\n", paint.bold("Policies")));
+        for line in &c.policy_checks {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    out
+}
+
+/// `xfrmdiag compare --json` (docs/json/diagnose.md).
+pub fn compare_json(c: &xfrmdiag_diagnose::Comparison) -> Value {
+    json!({
+        "verdict": c.report.verdict,
+        "healthy": c.report.healthy,
+        "sent": c.report.sent,
+        "received": c.report.received,
+        "findings": c.report.findings,
+        "story": c.story,
+        "a": c.a,
+        "b": c.b,
+        "sa_pairs": c.sa_pairs,
+        "unmatched_sas": c.unmatched_sas,
+        "policy_checks": c.policy_checks,
+    })
 }
 
 #[cfg(test)]
