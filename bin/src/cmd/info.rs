@@ -13,7 +13,7 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<Status> {
     let info = xfrmdiag_inventory::xfrm_info(&global.netns())?;
     let mut out = std::io::stdout().lock();
     if global.json {
-        serde_json::to_writer_pretty(&mut out, &info)?;
+        serde_json::to_writer_pretty(&mut out, &info).map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;
     } else {
         out.write_all(xfrmdiag_report::inventory::info_table(&info).as_bytes())?;

@@ -44,7 +44,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
         };
         seen += 1;
         if global.json {
-            serde_json::to_writer(&mut out, &event)?;
+            serde_json::to_writer(&mut out, &event).map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
         } else {
             writeln!(out, "{}", xfrmdiag_report::inventory::event_line(&event))?;

@@ -30,7 +30,7 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<Status> {
             let policy = policy?;
             out.write_all(if first { b"\n" } else { b",\n" })?;
             first = false;
-            serde_json::to_writer(&mut out, &policy)?;
+            serde_json::to_writer(&mut out, &policy).map_err(std::io::Error::from)?;
         }
         out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
     } else {

@@ -35,7 +35,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
         out.write_all(b"[")?;
         for (i, sa) in sas.iter().enumerate() {
             out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-            serde_json::to_writer(&mut out, sa)?;
+            serde_json::to_writer(&mut out, sa).map_err(std::io::Error::from)?;
         }
         out.write_all(if sas.is_empty() { b"]\n" } else { b"\n]\n" })?;
     } else {

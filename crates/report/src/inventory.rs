@@ -77,7 +77,7 @@ fn template_text(t: &Template) -> String {
 }
 
 /// Column header of [`write_policy_line`].
-pub const POLICY_HEADER: &str = "DIR       ACTION PRIO       INDEX      SRC                DST                PROTO  SPORT  DPORT  MARK         IF_ID  TEMPLATES";
+pub const POLICY_HEADER: &str = "DIR        ACTION PRIO       INDEX      SRC                DST                PROTO  SPORT  DPORT  MARK         IF_ID  TEMPLATES";
 
 pub fn write_policy_header(w: &mut impl Write) -> io::Result<()> {
     w.write_all(POLICY_HEADER.as_bytes())?;
@@ -94,7 +94,7 @@ pub fn write_policy_line(w: &mut impl Write, p: &Policy) -> io::Result<()> {
     let sel = &p.selector;
     write!(
         w,
-        "{dir:<9} {:<6} {:<10} {:<10} {:<18} {:<18} {:<6} {:<6} {:<6} {:<12} {:<6} ",
+        "{dir:<10} {:<6} {:<10} {:<10} {:<18} {:<18} {:<6} {:<6} {:<6} {:<12} {:<6} ",
         p.action.as_str(),
         p.priority,
         p.index,
