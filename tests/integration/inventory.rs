@@ -404,3 +404,269 @@ fn root_closed_stdout_ends_quietly() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// SAs
+
+fn fixture(path: &str) -> String {
+    format!("{}/../tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Keys inside tests/fixtures/emitted-netlink-sa-keys (see its README).
+const FIXTURE_KEYS: [&[u8]; 3] = [
+    b"authkey-0123456789abcdef-ABCDEF!",
+    b"enckey-012345678",
+    b"aeadkey-0123456789ab",
+];
+
+#[test]
+fn sa_keys_never_appear_in_any_output_mode() {
+    let capture = fixture("emitted-netlink-sa-keys/getsa-dump.bin");
+    for mode in [
+        vec!["sa"],
+        vec!["sa", "--show-stats"],
+        vec!["sa", "--json"],
+        vec!["sa", "--json", "--show-stats"],
+    ] {
+        let mut args = mode.clone();
+        args.extend(["--from-capture", &capture]);
+        let out = run(&args);
+        assert_success(&out);
+        let shown = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            shown.contains("hmac(sha256)"),
+            "{mode:?}: SAs are shown:\n{shown}"
+        );
+        for key in FIXTURE_KEYS {
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            let ascii = std::str::from_utf8(key).unwrap();
+            for needle in [hex.clone(), hex.to_uppercase(), ascii.to_string()] {
+                assert!(!shown.contains(&needle), "{mode:?} leaks a key ({needle})");
+            }
+            // Not even a recognisable piece of it.
+            assert!(!shown.contains(&hex[..16]), "{mode:?} leaks part of a key");
+        }
+    }
+}
+
+#[test]
+fn sa_json_from_capture_has_documented_fields() {
+    let capture = fixture("emitted-netlink-sa-keys/getsa-dump.bin");
+    let out = run(&["sa", "--json", "--from-capture", &capture]);
+    assert_success(&out);
+    let sas = json(&out);
+    let sa = &sas[0];
+    assert_eq!(sa["spi"], "0xc0ffee01");
+    assert_eq!(sa["proto"], "esp");
+    assert_eq!(sa["mode"], "tunnel");
+    assert_eq!(sa["reqid"], 42);
+    assert_eq!(sa["direction"], "in");
+    assert_eq!(sa["replay"]["window"], 128);
+    assert_eq!(sa["algorithms"]["auth"]["trunc_bits"], 128);
+    assert_eq!(
+        sa["algorithms"]["auth"]["key_fingerprint"]
+            .as_str()
+            .unwrap()
+            .len(),
+        12
+    );
+    assert_eq!(sa["algorithms"]["enc"]["key_bits"], 128);
+    assert_eq!(sa["encap"]["type"], "espinudp");
+    assert_eq!(sa["mark"]["mask"], 0xff);
+    assert_eq!(sa["if_id"], 9);
+    assert_eq!(sa["stats"]["integrity_failed"], 5);
+    assert_eq!(sa["unknown_attributes"][0]["kind"], 60);
+    assert_eq!(sas[1]["algorithms"]["aead"]["name"], "rfc4106(gcm(aes))");
+    assert_eq!(sas[2]["mode"], "iptfs");
+
+    let table = run(&["sa", "--show-stats", "--from-capture", &capture]);
+    assert_success(&table);
+    let text = stdout(&table);
+    for part in [
+        "0xc0ffee01",
+        "unknown attribute 60",
+        "trunc 128",
+        "failed 5",
+        "3 SA(s)",
+    ] {
+        assert!(text.contains(part), "missing {part:?} in\n{text}");
+    }
+}
+
+#[test]
+fn truncated_capture_is_one_line_and_exit_2() {
+    let bytes = std::fs::read(fixture("emitted-netlink-sa-keys/getsa-dump.bin")).unwrap();
+    let dir = std::env::temp_dir().join(format!("xfrmdiag-trunc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cut.bin");
+    // Cut inside the first SA's fixed header, but keep the netlink length consistent.
+    let mut cut = bytes[..16 + 100].to_vec();
+    cut[..4].copy_from_slice(&(116u32).to_ne_bytes());
+    std::fs::write(&path, &cut).unwrap();
+    let out = run(&["sa", "--from-capture", path.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("xfrm_usersa_info needs 224 bytes"), "{err}");
+}
+
+/// Sends UDP from `a` to `b` until `done` says stop (at most ~10 s), so a listener racing with
+/// its own start-up still sees the kernel react.
+fn send_udp_until(pair: &VethPair, done: impl Fn() -> bool) {
+    for _ in 0..100 {
+        if done() {
+            return;
+        }
+        let _ = pair.a.exec(&[
+            "python3",
+            "-c",
+            &format!(
+                "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                 try: s.sendto(b'x', ('{}', 9999))\nexcept OSError: pass",
+                pair.b_v4
+            ),
+        ]);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn root_monitor_sees_acquire_and_sa_dump_shows_the_larval_sa() {
+    if !can_use_netns("root_monitor_sees_acquire_and_sa_dump_shows_the_larval_sa") {
+        return;
+    }
+    let pair = VethPair::new("xdacq").unwrap();
+    pair.a
+        .ip(&[
+            "xfrm",
+            "policy",
+            "add",
+            "src",
+            &format!("{}/32", pair.a_v4),
+            "dst",
+            &format!("{}/32", pair.b_v4),
+            "dir",
+            "out",
+            "tmpl",
+            "src",
+            &pair.a_v4,
+            "dst",
+            &pair.b_v4,
+            "proto",
+            "esp",
+            "mode",
+            "tunnel",
+            "reqid",
+            "9",
+        ])
+        .unwrap();
+    // The kernel only sends ACQUIRE (and only makes the larval SA) while a key manager listens.
+    let monitor = xfrmdiag()
+        .args([
+            "-n",
+            pair.a.name(),
+            "monitor",
+            "--json",
+            "--count",
+            "1",
+            "--duration",
+            "20",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = monitor.id();
+    let exited = || {
+        // Still running while /proc/PID/stat says anything but a zombie.
+        std::fs::read_to_string(format!("/proc/{id}/stat"))
+            .map(|s| s.split_whitespace().nth(2) == Some("Z"))
+            .unwrap_or(true)
+    };
+    send_udp_until(&pair, exited);
+    let out = monitor.wait_with_output().unwrap();
+    assert_success(&out);
+    let event: Value = serde_json::from_str(stdout(&out).lines().next().expect("one event"))
+        .unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    assert_eq!(event["event"], "acquire");
+    assert_eq!(event["dst"], pair.b_v4.as_str());
+    assert_eq!(event["proto"], "esp");
+    assert_eq!(event["templates"][0]["reqid"], 9);
+    assert_eq!(event["templates"][0]["mode"], "tunnel");
+    assert_eq!(event["selector"]["dport"], 9999);
+    assert!(event["time_ns"].as_u64().unwrap() > 0);
+
+    let sas = json(&run(&["-n", pair.a.name(), "sa", "--json"]));
+    let larval = sas
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|sa| sa["reqid"] == 9)
+        .unwrap_or_else(|| panic!("larval SA in {sas:#}"));
+    assert_eq!(larval["spi"], "0x00000000");
+    assert_eq!(larval["dst"], pair.b_v4.as_str());
+    assert_eq!(larval["selector"]["dev"], "veth-a");
+    let table = run(&["-n", pair.a.name(), "sa"]);
+    assert_success(&table);
+    assert!(stdout(&table).contains("1 SA(s)"), "{}", stdout(&table));
+}
+
+#[test]
+fn root_monitor_reports_policy_changes() {
+    if !can_use_netns("root_monitor_reports_policy_changes") {
+        return;
+    }
+    let ns = ScratchNetns::new("xdmon").unwrap();
+    let monitor = xfrmdiag()
+        .args([
+            "-n",
+            ns.name(),
+            "monitor",
+            "--json",
+            "--count",
+            "2",
+            "--duration",
+            "20",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = monitor.id();
+    // Add and delete a policy until the monitor has seen two events (it may start late).
+    for i in 0..100u32 {
+        let running = std::fs::read_to_string(format!("/proc/{id}/stat"))
+            .map(|s| s.split_whitespace().nth(2) != Some("Z"))
+            .unwrap_or(false);
+        if !running {
+            break;
+        }
+        let sel = format!("src 10.7.0.{}/32 dst 10.8.0.1/32", i % 250 + 1);
+        let _ = ns.ip_batch(&format!(
+            "xfrm policy add {sel} dir in priority 77 action block\nxfrm policy delete {sel} dir in\n"
+        ));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = monitor.wait_with_output().unwrap();
+    assert_success(&out);
+    let events: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{}", stdout(&out));
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds == ["new_policy", "del_policy"] || kinds == ["del_policy", "new_policy"],
+        "{kinds:?}"
+    );
+    let new = events.iter().find(|e| e["event"] == "new_policy").unwrap();
+    assert_eq!(new["policy"]["priority"], 77);
+    assert_eq!(new["policy"]["action"], "block");
+    assert_eq!(new["policy"]["dir"], "in");
+    let del = events.iter().find(|e| e["event"] == "del_policy").unwrap();
+    assert_eq!(del["dir"], "in");
+}

@@ -28,3 +28,5 @@ pub use model::*;
 pub use monitor::{Collector, Monitor};
 pub use route::{links, route_get, Link};
 pub use xfrmdiag_netns::Netns;
+#[cfg(test)]
+mod fixture_tests;
