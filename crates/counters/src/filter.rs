@@ -38,7 +38,7 @@ impl Filter {
                 "dev" => Term::Dev,
                 "sa" => Term::Sa,
                 "errors" | "error" => Term::Errors,
-                _ => Term::Pattern(raw.to_ascii_lowercase()),
+                _ => Term::Pattern(raw.to_string()),
             });
         }
         if terms.is_empty() {
@@ -80,7 +80,10 @@ impl Term {
             Term::Dev => name.starts_with("dev:"),
             Term::Sa => name.starts_with("sa:"),
             Term::Errors => kind_of(name) == Kind::Error,
-            Term::Pattern(p) => glob(p.as_bytes(), name.to_ascii_lowercase().as_bytes()),
+            Term::Pattern(p) => glob(
+                p.to_ascii_lowercase().as_bytes(),
+                name.to_ascii_lowercase().as_bytes(),
+            ),
         }
     }
 }
