@@ -568,3 +568,80 @@ fn root_watch_serves_prometheus_on_loopback_and_writes_a_textfile() {
 
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn fixture_captured_tmpl_mismatch_reads_cleanly() {
+    let snap = Snapshot::take_from(&fixture("6.18-counters-tmpl-mismatch"), "fixture").unwrap();
+    assert!(snap.problems.is_empty(), "{:?}", snap.problems);
+    assert_eq!(snap.get("XfrmInTmplMismatch"), Some(1));
+    assert_eq!(snap.get("Udp.InErrors"), Some(1));
+    // The datagram plus IPv6 DAD/MLD of the fresh link.
+    assert!(snap.get("dev:veth-b:rx_packets").unwrap() >= 1);
+    // 32 xfrm_stat counters on 6.18, every one known to the catalog.
+    let xfrm: Vec<&String> = snap
+        .counters
+        .keys()
+        .filter(|n| n.starts_with("Xfrm"))
+        .collect();
+    assert_eq!(xfrm.len(), 32);
+    assert!(xfrm.iter().all(|n| xfrmdiag_counters::lookup(n).is_some()));
+    assert!(snap.get("Udp6InErrors").is_some() && snap.get("TcpExt.IPReversePathFilter").is_some());
+}
+
+#[test]
+fn fixture_damaged_files_keep_the_rest_and_report_each_problem_once() {
+    let snap = Snapshot::take_from(&fixture("6.18-counters-damaged"), "fixture").unwrap();
+    // Kept: every whole xfrm_stat line before the cut, the Udp values that are there, netstat.
+    assert_eq!(snap.get("XfrmInTmplMismatch"), Some(1));
+    assert_eq!(snap.get("XfrmOutPolError"), Some(0));
+    assert_eq!(snap.get("Udp.InErrors"), Some(1));
+    assert!(snap.get("TcpExt.IPReversePathFilter").is_some());
+    // Dropped: the non-number, the cut line, the Udp names without values.
+    assert_eq!(snap.get("XfrmInNoStates"), None);
+    assert_eq!(snap.get("XfrmFwdHdrError"), None);
+    assert_eq!(snap.get("Udp.OutDatagrams"), None);
+    assert_eq!(
+        snap.sources["snmp6"],
+        xfrmdiag_counters::SourceState::Missing
+    );
+    let problems = snap.problems.join("\n");
+    assert_eq!(snap.problems.len(), 4, "{problems}");
+    assert!(
+        problems.contains("XfrmInNoStates is not a number"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("no value in \"XfrmFwdHdrError"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("Udp has 9 names but 3 values"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("UdpLite has no value line (file truncated?)"),
+        "{problems}"
+    );
+}
+
+#[test]
+fn fixture_without_xfrm_stat_leaves_a_hole() {
+    let snap =
+        Snapshot::take_from(&fixture("6.18-counters-no-xfrm-statistics"), "fixture").unwrap();
+    assert_eq!(
+        snap.sources["xfrm_stat"],
+        xfrmdiag_counters::SourceState::Missing
+    );
+    assert!(snap.counters.keys().all(|n| !n.starts_with("Xfrm")));
+    assert_eq!(snap.get("Udp.InErrors"), Some(1));
+    assert!(
+        snap.problems.is_empty(),
+        "a missing file is a hole, not a problem"
+    );
+}
