@@ -645,3 +645,18 @@ fn fixture_without_xfrm_stat_leaves_a_hole() {
         "a missing file is a hole, not a problem"
     );
 }
+
+/// docs/counters.md is generated from the catalog; this keeps it from going stale.
+#[test]
+fn catalog_doc_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/counters.md");
+    let generated = xfrmdiag_report::counters::catalog_markdown();
+    if std::env::var_os("XFRMDIAG_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == generated,
+        "docs/counters.md is stale: run XFRMDIAG_UPDATE_DOCS=1 cargo test -p xfrmdiag --test integration catalog_doc"
+    );
+}

@@ -283,6 +283,43 @@ pub fn watch_record(
     value
 }
 
+/// The counter catalog as Markdown (docs/counters.md is this text; a test keeps it current).
+pub fn catalog_markdown() -> String {
+    use std::fmt::Write;
+    let mut out = String::from(
+        "# Counter catalog\n\n\
+         Generated from `crates/counters/src/catalog.rs` (`XFRMDIAG_UPDATE_DOCS=1 cargo test -p xfrmdiag \
+         --test integration catalog_doc` rewrites it). What each counter `xfrmdiag counters` and \
+         `xfrmdiag watch` show means, where the kernel counts it, and the cause id it points to in \
+         the diagnose catalog. Counters not listed are still shown, with kind `unknown`.\n\n\
+         Names: xfrm_stat as the kernel writes them, snmp/netstat as `Group.Name`, snmp6 as written, \
+         `dev:<interface>:<field>` from /proc/net/dev and `sa:<spi>:<field>` from the SA dump. \
+         Every file is read inside the target namespace.\n",
+    );
+    let mut source = "";
+    for info in xfrmdiag_counters::catalog() {
+        if info.source != source {
+            source = info.source;
+            let _ = write!(
+                out,
+                "\n## {source}\n\n| counter | kind | cause | since | meaning | usual causes | counted in |\n|---|---|---|---|---|---|---|\n"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} | {} | {} |",
+            info.name,
+            kind_label(info.name),
+            info.cause_id.map_or(String::new(), |c| format!("`{c}`")),
+            info.since_kernel.unwrap_or("?"),
+            info.meaning.replace('|', "\\|"),
+            info.usual_causes.join("; ").replace('|', "\\|"),
+            info.counted_in.replace('|', "\\|"),
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
