@@ -31,7 +31,7 @@ mod time;
 pub use catalog::{catalog, lookup, CounterInfo, Kind};
 pub use delta::{delta, Change, Delta};
 pub use filter::Filter;
-pub use snapshot::{SaStats, Snapshot, SourceState, SOURCES};
+pub use snapshot::{Parser, SaStats, Snapshot, SourceState, SOURCES};
 
 use std::path::PathBuf;
 
