@@ -169,12 +169,6 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
         options.events = cap.events.clone();
     }
     let capture = Capture::start(options).context("cannot start the trace")?;
-    if let FunctionTracer::Refused { reason } = capture.function_tracer() {
-        // Said once, up front; the summary says it again for saved output.
-        if !global.json {
-            eprintln!("xfrmdiag: function tracer refused ({reason}): capturing events only");
-        }
-    }
 
     let status_line = output::status_line_allowed();
     let exec_outcome = if args.exec.is_empty() {
@@ -226,6 +220,11 @@ fn print_result(global: &Global, result: &TraceResult) -> anyhow::Result<Status>
 
 fn draw_status(capture: &Capture, elapsed: Duration, total: Option<Duration>) {
     let p = capture.progress();
+    // The refusal itself is said once, in the result.
+    let mode = match capture.function_tracer() {
+        FunctionTracer::Used { tracer, .. } => tracer.as_str(),
+        _ => "events only",
+    };
     let time = match total {
         Some(t) => format!("{:.1}s/{:.1}s", elapsed.as_secs_f64(), t.as_secs_f64()),
         None => format!("{:.1}s", elapsed.as_secs_f64()),
@@ -236,7 +235,7 @@ fn draw_status(capture: &Capture, elapsed: Duration, total: Option<Duration>) {
         String::new()
     };
     eprint!(
-        "\r\x1b[Ktracing {time}: {} events, {} drops{lost} (Ctrl-C aborts and cleans up)",
+        "\r\x1b[Ktracing ({mode}) {time}: {} events, {} drops{lost} (Ctrl-C aborts and cleans up)",
         p.events, p.drops
     );
 }

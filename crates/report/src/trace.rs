@@ -101,7 +101,11 @@ pub fn render_probe(probe: &Probe) -> String {
 /// A capture: how it ran, the drops, audit markers and functions hit.
 pub fn render_result(result: &TraceResult) -> String {
     let mut out = String::new();
+    let saved = result.instance.is_empty();
     match &result.function_tracer {
+        FunctionTracer::Used { tracer, .. } if saved => {
+            out.push_str(&format!("saved trace with {tracer} lines\n"))
+        }
         FunctionTracer::Used { tracer, filters } => {
             out.push_str(&format!("{tracer} tracer on {}\n", filters.join(" ")))
         }
@@ -110,18 +114,26 @@ pub fn render_result(result: &TraceResult) -> String {
         )),
         FunctionTracer::NotRequested => {}
     }
-    out.push_str(&format!(
-        "captured {:.1}s in instance {} ({} events, {} lines{})\n",
-        result.duration_s,
-        result.instance,
-        result.events.len(),
-        result.raw_lines,
-        if result.stack_on_drop {
-            ", kernel stacks for drops"
-        } else {
-            ""
-        }
-    ));
+    let stacks = if result.stack_on_drop {
+        ", kernel stacks for drops"
+    } else {
+        ""
+    };
+    if saved {
+        out.push_str(&format!(
+            "read {} events from {} lines{stacks}\n",
+            result.events.len(),
+            result.raw_lines
+        ));
+    } else {
+        out.push_str(&format!(
+            "captured {:.1}s in instance {} ({} events, {} lines{stacks})\n",
+            result.duration_s,
+            result.instance,
+            result.events.len(),
+            result.raw_lines
+        ));
+    }
     if !result.events_missing.is_empty() {
         out.push_str(&format!(
             "events not on this kernel: {}\n",

@@ -115,7 +115,7 @@ pub enum FunctionTracer {
 /// The outcome of a capture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceResult {
-    /// tracefs mount point and the instance used (already removed).
+    /// tracefs mount point and the instance used (already removed); empty for a saved trace.
     pub tracefs: PathBuf,
     pub instance: String,
     pub function_tracer: FunctionTracer,
@@ -612,14 +612,15 @@ impl TraceResult {
                 parsed.unparsed[0]
             ));
         }
-        let uses_functions = events.iter().any(|e| {
+        let graph = events.iter().any(|e| {
             matches!(
                 e.kind,
-                EventKind::Function { .. }
-                    | EventKind::GraphEntry { .. }
-                    | EventKind::GraphCall { .. }
+                EventKind::GraphEntry { .. } | EventKind::GraphCall { .. }
             )
         });
+        let functions = events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Function { .. }));
         let stack_on_drop = events
             .iter()
             .any(|e| matches!(e.kind, EventKind::StackTrace { .. }));
@@ -627,13 +628,16 @@ impl TraceResult {
         TraceResult {
             tracefs: PathBuf::new(),
             instance: String::new(),
-            function_tracer: if uses_functions {
-                FunctionTracer::Used {
-                    tracer: "saved".into(),
+            function_tracer: match (graph, functions) {
+                (true, _) => FunctionTracer::Used {
+                    tracer: "function_graph".into(),
                     filters: Vec::new(),
-                }
-            } else {
-                FunctionTracer::NotRequested
+                },
+                (false, true) => FunctionTracer::Used {
+                    tracer: "function".into(),
+                    filters: Vec::new(),
+                },
+                (false, false) => FunctionTracer::NotRequested,
             },
             events_enabled: Vec::new(),
             events_missing: Vec::new(),

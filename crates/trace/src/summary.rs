@@ -151,23 +151,46 @@ pub fn symbolize_events(events: &mut [TraceEvent], kallsyms: &Kallsyms) {
 pub fn summarize(events: &[TraceEvent], filter: &DropFilter) -> TraceSummary {
     let mut functions: HashMap<&str, u64> = HashMap::new();
     let mut events_by_name: HashMap<&str, u64> = HashMap::new();
-    // Recently traced functions per CPU since the last packet boundary (for call paths).
-    let mut recent: HashMap<u32, Vec<&str>> = HashMap::new();
+    // The traced call stack per CPU, rebuilt from parents or graph depth (for call paths).
+    let mut stacks: HashMap<u32, Vec<&str>> = HashMap::new();
     // Last device each skb address was seen on.
     let mut skb_device: HashMap<&str, &str> = HashMap::new();
     let mut drops: Vec<DropSeen> = Vec::new();
 
     for (i, event) in events.iter().enumerate() {
         match &event.kind {
-            EventKind::Function { function, .. }
-            | EventKind::GraphEntry { function, .. }
-            | EventKind::GraphCall { function, .. } => {
+            EventKind::Function { function, parent } => {
                 *functions.entry(function).or_default() += 1;
-                let path = recent.entry(event.cpu).or_default();
-                if !path.contains(&function.as_str()) {
-                    path.push(function);
+                let stack = stacks.entry(event.cpu).or_default();
+                // Rebuild the nesting from `func <-parent`: back to the parent when it is on the
+                // stack, back before an earlier call of the same function, else one level deeper
+                // (through frames the filter does not trace).
+                if let Some(pos) = parent
+                    .as_deref()
+                    .and_then(|p| stack.iter().rposition(|f| *f == p))
+                {
+                    stack.truncate(pos + 1);
+                } else if let Some(pos) = stack.iter().rposition(|f| f == function) {
+                    stack.truncate(pos);
+                }
+                push_capped(stack, function);
+            }
+            EventKind::GraphEntry { function, depth }
+            | EventKind::GraphCall {
+                function, depth, ..
+            } => {
+                *functions.entry(function).or_default() += 1;
+                let stack = stacks.entry(event.cpu).or_default();
+                stack.truncate(*depth as usize);
+                push_capped(stack, function);
+            }
+            EventKind::GraphExit { depth, .. } => {
+                // Keep the function just closed: a drop right after it was decided there.
+                if let Some(stack) = stacks.get_mut(&event.cpu) {
+                    stack.truncate(*depth as usize + 1);
                 }
             }
+            EventKind::StackTrace { .. } => {}
             EventKind::Tracepoint {
                 name,
                 fields,
@@ -186,7 +209,7 @@ pub fn summarize(events: &[TraceEvent], filter: &DropFilter) -> TraceSummary {
                         if let (Some(skb), Some(dev)) = (field("skbaddr"), field("dev")) {
                             skb_device.insert(skb, dev);
                         }
-                        recent.remove(&event.cpu);
+                        stacks.remove(&event.cpu);
                     }
                     "kfree_skb" => {
                         let location = location.clone().unwrap_or(crate::parse::Location {
@@ -202,7 +225,7 @@ pub fn summarize(events: &[TraceEvent], filter: &DropFilter) -> TraceSummary {
                         let call_path = match stack {
                             Some(frames) => path_from_stack(frames, &symbol),
                             None => {
-                                let mut path: Vec<String> = recent
+                                let mut path: Vec<String> = stacks
                                     .get(&event.cpu)
                                     .map(|p| p.iter().map(|s| s.to_string()).collect())
                                     .unwrap_or_default();
@@ -221,18 +244,17 @@ pub fn summarize(events: &[TraceEvent], filter: &DropFilter) -> TraceSummary {
                             device: skb.and_then(|s| skb_device.remove(s)).map(str::to_string),
                             call_path,
                         });
-                        recent.remove(&event.cpu);
+                        stacks.remove(&event.cpu);
                     }
                     "consume_skb" => {
                         if let Some(skb) = field("skbaddr") {
                             skb_device.remove(skb);
                         }
-                        recent.remove(&event.cpu);
+                        stacks.remove(&event.cpu);
                     }
                     _ => {}
                 }
             }
-            EventKind::GraphExit { .. } | EventKind::StackTrace { .. } => {}
         }
     }
 
@@ -273,7 +295,7 @@ pub fn summarize(events: &[TraceEvent], filter: &DropFilter) -> TraceSummary {
 
     let audit_markers = functions
         .iter()
-        .filter(|(name, _)| name.starts_with("xfrm_audit_"))
+        .filter(|(name, _)| is_audit_marker(name))
         .map(|(name, &count)| {
             let (meaning, cause) = audit_meaning(name);
             AuditMarker {
@@ -292,6 +314,20 @@ pub fn summarize(events: &[TraceEvent], filter: &DropFilter) -> TraceSummary {
         audit_markers: sorted_audit(audit_markers),
         events_by_name: sorted_counts(events_by_name),
     }
+}
+
+/// The audit hooks themselves, not their helpers (`xfrm_audit_log_start`, `xfrm_audit_helper_*`).
+fn is_audit_marker(name: &str) -> bool {
+    name.starts_with("xfrm_audit_state_") || name.starts_with("xfrm_audit_policy_")
+}
+
+/// Traced stacks stay short: a runaway (missed exits) must not grow without bound.
+fn push_capped<'a>(stack: &mut Vec<&'a str>, function: &'a str) {
+    const MAX_DEPTH: usize = 64;
+    if stack.len() >= MAX_DEPTH {
+        stack.remove(0);
+    }
+    stack.push(function);
 }
 
 fn sorted_counts(map: HashMap<&str, u64>) -> Vec<NameCount> {
@@ -449,7 +485,7 @@ mod tests {
   <idle>-0 [000] ..s2. 10.000001: xfrm_input <-xfrm4_rcv_encap
   <idle>-0 [000] ..s2. 10.000002: esp_input <-xfrm_input
   <idle>-0 [000] ..s2. 10.000003: esp_input_done2 <-esp_input
-  <idle>-0 [000] ..s2. 10.000004: xfrm_audit_state_icvfail <-esp_input_done2
+  <idle>-0 [000] ..s2. 10.000004: xfrm_audit_state_icvfail <-xfrm_input
   <idle>-0 [000] ..s2. 10.000005: kfree_skb: skbaddr=ffff8880041a2b00 protocol=2048 location=xfrm_input+0x1df reason: NOT_SPECIFIED
 ";
         let s = summarize(
@@ -462,12 +498,7 @@ mod tests {
         );
         assert_eq!(
             s.drops[0].call_path,
-            [
-                "xfrm_input",
-                "esp_input",
-                "esp_input_done2",
-                "xfrm_audit_state_icvfail"
-            ]
+            ["xfrm_input", "xfrm_audit_state_icvfail"]
         );
         assert_eq!(
             s.audit_markers[0].cause_hint.as_deref(),
