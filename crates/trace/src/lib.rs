@@ -26,7 +26,9 @@ pub use capture::{
 pub use kallsyms::Kallsyms;
 pub use parse::{parse, EventKind, Location, ParsedTrace, TraceEvent, TraceParser};
 pub use probe::{probe, EventSupport, Probe, TracerSupport};
-pub use summary::{summarize, AuditMarker, DropFilter, DropPoint, NameCount, TraceSummary};
+pub use summary::{
+    summarize, symbolize_events, AuditMarker, DropFilter, DropPoint, NameCount, TraceSummary,
+};
 pub use tracefs::Tracefs;
 
 /// What went wrong while tracing; each variant names the path involved and what to do.
