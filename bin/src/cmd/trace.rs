@@ -37,6 +37,10 @@ pub struct Args {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["probe", "exec"], help_heading = "Mode")]
     pub from: Option<PathBuf>,
 
+    /// Leave the individual events out of --json (keep the summary).
+    #[arg(long, help_heading = "Mode")]
+    pub summary_only: bool,
+
     #[command(flatten)]
     pub capture: Box<CaptureArgs>,
     #[command(flatten)]
@@ -147,7 +151,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
     if let Some(path) = &args.from {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read saved trace {}", path.display()))?;
-        let result = TraceResult::from_text(&text, Some(&cap.kallsyms_root), &filter);
+        let mut result = TraceResult::from_text(&text, Some(&cap.kallsyms_root), &filter);
+        if args.summary_only {
+            result.events.clear();
+        }
         return print_result(global, &result);
     }
     if global.netns.is_some() && args.exec.is_empty() {
@@ -189,6 +196,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
             return Err(e.context(format!("cannot run `{}`", args.exec.join(" "))));
         }
         _ => {}
+    }
+    if args.summary_only {
+        result.events.clear();
     }
     print_result(global, &result)
 }

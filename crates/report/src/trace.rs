@@ -101,7 +101,7 @@ pub fn render_probe(probe: &Probe) -> String {
 /// A capture: how it ran, the drops, audit markers and functions hit.
 pub fn render_result(result: &TraceResult) -> String {
     let mut out = String::new();
-    let saved = result.instance.is_empty();
+    let saved = result.instance.is_none();
     match &result.function_tracer {
         FunctionTracer::Used { tracer, .. } if saved => {
             out.push_str(&format!("saved trace with {tracer} lines\n"))
@@ -129,7 +129,7 @@ pub fn render_result(result: &TraceResult) -> String {
         out.push_str(&format!(
             "captured {:.1}s in instance {} ({} events, {} lines{stacks})\n",
             result.duration_s,
-            result.instance,
+            result.instance.as_deref().unwrap_or("?"),
             result.events.len(),
             result.raw_lines
         ));

@@ -115,9 +115,9 @@ pub enum FunctionTracer {
 /// The outcome of a capture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceResult {
-    /// tracefs mount point and the instance used (already removed); empty for a saved trace.
-    pub tracefs: PathBuf,
-    pub instance: String,
+    /// tracefs mount point and the instance used (already removed); null for a saved trace.
+    pub tracefs: Option<PathBuf>,
+    pub instance: Option<String>,
     pub function_tracer: FunctionTracer,
     pub events_enabled: Vec<String>,
     pub events_missing: Vec<String>,
@@ -338,8 +338,8 @@ impl Capture {
         }
         let summary = summarize(&events, &self.options.drop_filter);
         Ok(TraceResult {
-            tracefs: self.tracefs.mount_point().to_path_buf(),
-            instance: instance_name,
+            tracefs: Some(self.tracefs.mount_point().to_path_buf()),
+            instance: Some(instance_name),
             function_tracer: self.function_tracer.clone(),
             events_enabled: self.events_enabled.clone(),
             events_missing: self.events_missing.clone(),
@@ -447,10 +447,17 @@ fn set_up_functions(
         let _ = instance.write("options/funcgraph-proc", "1");
     }
     match instance.write("current_tracer", tracer) {
-        Ok(()) => FunctionTracer::Used {
-            tracer: tracer.to_string(),
-            filters: accepted,
-        },
+        Ok(()) => {
+            if tracer == "function_graph" {
+                // Some kernels only create the tracer's option files once it is current.
+                let _ = instance.write("options/funcgraph-abstime", "1");
+                let _ = instance.write("options/funcgraph-proc", "1");
+            }
+            FunctionTracer::Used {
+                tracer: tracer.to_string(),
+                filters: accepted,
+            }
+        }
         Err(e) => {
             let _ = instance.write("set_ftrace_filter", "");
             FunctionTracer::Refused {
@@ -626,8 +633,8 @@ impl TraceResult {
             .any(|e| matches!(e.kind, EventKind::StackTrace { .. }));
         let summary = summarize(&events, filter);
         TraceResult {
-            tracefs: PathBuf::new(),
-            instance: String::new(),
+            tracefs: None,
+            instance: None,
             function_tracer: match (graph, functions) {
                 (true, _) => FunctionTracer::Used {
                     tracer: "function_graph".into(),

@@ -51,6 +51,8 @@ pub enum EventKind {
     /// A tracepoint, e.g. `skb:kfree_skb` (name without the system, as ftrace prints it).
     Tracepoint {
         name: String,
+        /// `key=value` fields in printed order (a JSON object).
+        #[serde(with = "fields_as_map")]
         fields: Vec<(String, String)>,
         /// For events with a `location=` field (kfree_skb, consume_skb).
         location: Option<Location>,
@@ -59,6 +61,39 @@ pub enum EventKind {
     },
     /// A kernel stack (stacktrace trigger or func_stack_trace), innermost frame first.
     StackTrace { frames: Vec<String> },
+}
+
+/// Event fields keep their printed order in memory and read as a JSON object.
+mod fields_as_map {
+    use serde::de::{MapAccess, Visitor};
+    use serde::ser::SerializeMap;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(fields: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(fields.len()))?;
+        for (k, v) in fields {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = Vec<(String, String)>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of event fields")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, String>()? {
+                    out.push((k, v));
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Fields)
+    }
 }
 
 /// Where something happened in the kernel: a symbol with offset, or a raw address to symbolize.
@@ -343,6 +378,7 @@ fn parse_body(body: &str) -> EventKind {
 
 /// `xfrm_input+0x0/0x9c0` → `xfrm_input` (the function tracer with sym-offset).
 fn strip_offset(name: &str) -> &str {
+    let name = name.split_once('(').map_or(name, |(n, _)| n);
     name.split_once('+').map_or(name, |(n, _)| n)
 }
 

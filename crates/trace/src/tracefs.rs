@@ -190,7 +190,13 @@ impl Instance {
             format!("xfrmdiag-{pid}-{n}")
         };
         let dir = tracefs.path(&format!("instances/{name}"));
-        std::fs::create_dir(&dir).map_err(|source| Error::Instance {
+        let mut created = std::fs::create_dir(&dir);
+        if matches!(&created, Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists) {
+            // Our name, not created by this process: left by a killed run whose pid we reuse.
+            let _ = cleanup::remove_instance_dir(&dir);
+            created = std::fs::create_dir(&dir);
+        }
+        created.map_err(|source| Error::Instance {
             path: tracefs.display(&format!("instances/{name}")),
             source,
         })?;
