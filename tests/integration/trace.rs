@@ -71,7 +71,8 @@ fn tracefs_mounted_here() -> bool {
 }
 
 fn read_state() -> TracefsState {
-    let script = "mount -t tracefs nodev /sys/kernel/tracing || exit 3; cd /sys/kernel/tracing; \
+    let script = "[ -e /sys/kernel/tracing/trace ] || mount -t tracefs nodev /sys/kernel/tracing || exit 3; \
+        cd /sys/kernel/tracing; \
         ls instances; echo @@; cat current_tracer; echo @@; cat tracing_on; echo @@; \
         cat set_event; echo @@; cat set_ftrace_filter 2>&1 | head -100";
     let out = Command::new("unshare")
@@ -384,6 +385,67 @@ fn root_trace_leaves_tracefs_as_found_on_sigint_and_sigterm_mid_capture() {
         assert_eq!(status.code(), Some(code), "{signal} mid-capture");
         assert_same_state(&before, pid, &format!("{signal} mid-capture"));
     }
+
+    // With --exec, the command does not outlive an interrupted xfrmdiag.
+    let mut child = xfrmdiag()
+        .args(["trace", "--exec", "sleep", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    assert!(wait_for_capture(pid), "capture of pid {pid} never started");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut sleepers = children_of(pid);
+    while sleepers.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        sleepers = children_of(pid);
+    }
+    assert_eq!(sleepers.len(), 1, "the --exec command runs");
+    kill(Pid::from_raw(pid as i32), Signal::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while is_running(sleepers[0]) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !is_running(sleepers[0]),
+        "the --exec command was left running"
+    );
+    assert_same_state(&before, pid, "SIGTERM during --exec");
+}
+
+/// Pids whose parent is `parent` (from /proc/*/stat).
+fn children_of(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid …": comm may hold spaces, so split after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// True while `pid` exists and is not a zombie.
+fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|state| state != "Z")
+        })
+        .unwrap_or(false)
 }
 
 #[test]

@@ -284,9 +284,12 @@ fn run_command(
             .stdout(child_stdout)
             .spawn()
     })??;
+    // Ctrl-C/SIGTERM on xfrmdiag must not leave the command running.
+    xfrmdiag_trace::cleanup::register_child(child.id());
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait()? {
+            xfrmdiag_trace::cleanup::unregister_child(child.id());
             return Ok(status.code().unwrap_or(128));
         }
         if status_line {

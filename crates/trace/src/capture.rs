@@ -306,6 +306,9 @@ impl Capture {
 
     /// Stops recording, reads what is left, removes the instance and summarizes.
     pub fn stop(mut self) -> Result<TraceResult, Error> {
+        if cleanup::interrupted() {
+            cleanup::wait_for_exit();
+        }
         let duration_s = self.started.elapsed().as_secs_f64();
         if let Some(instance) = &self.instance {
             let _ = instance.write("tracing_on", "0");
@@ -499,12 +502,21 @@ fn symbolize_if_needed(events: &mut [TraceEvent], proc_root: &Path, notes: &mut 
     if !needs {
         return;
     }
+    let hashed = events.iter().any(|e| {
+        matches!(&e.kind, EventKind::Tracepoint { location: Some(l), .. }
+            if l.symbol.is_none() && l.address.is_some_and(|a| !crate::kallsyms::is_kernel_address(a)))
+    });
+    if hashed {
+        notes.push(
+            "some drop locations are hashed pointers and cannot be symbolized: boot with no_hash_pointers (kernels up to 6.1 print the location with %p)"
+                .into(),
+        );
+    }
     match Kallsyms::load(proc_root) {
         Ok(table) => {
             symbolize_events(events, &table);
             notes.push(
-                "drop locations were printed as addresses and symbolized through kallsyms (needs no_hash_pointers to be exact)"
-                    .into(),
+                "drop locations were printed as addresses and symbolized through kallsyms".into(),
             );
         }
         Err(e) => notes.push(format!("drop locations left as addresses: {e}")),

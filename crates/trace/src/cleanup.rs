@@ -16,13 +16,17 @@ use std::time::{Duration, Instant};
 struct Registry {
     instances: Vec<PathBuf>,
     mounts: Vec<PathBuf>,
+    /// Commands started for a capture (`trace --exec`), terminated if we are interrupted.
+    children: Vec<u32>,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     instances: Vec::new(),
     mounts: Vec::new(),
+    children: Vec::new(),
 });
 static STOP: AtomicBool = AtomicBool::new(false);
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
 static OPEN_READERS: AtomicUsize = AtomicUsize::new(0);
 static INSTALL: Once = Once::new();
 
@@ -41,6 +45,20 @@ pub(crate) fn unregister_instance(dir: &Path) {
     registry().instances.retain(|d| d != dir);
 }
 
+/// True while `dir` is registered (not yet taken by the signal cleanup).
+pub(crate) fn is_registered_instance(dir: &Path) -> bool {
+    registry().instances.iter().any(|d| d == dir)
+}
+
+/// A child process to send SIGTERM to when a signal interrupts the capture.
+pub fn register_child(pid: u32) {
+    registry().children.push(pid);
+}
+
+pub fn unregister_child(pid: u32) {
+    registry().children.retain(|&p| p != pid);
+}
+
 pub(crate) fn register_mount(mount_point: &Path) {
     registry().mounts.push(mount_point.to_path_buf());
 }
@@ -51,12 +69,31 @@ pub(crate) fn unmount(mount_point: &Path) {
     if let Some(i) = reg.mounts.iter().position(|m| m == mount_point) {
         reg.mounts.remove(i);
         let _ = nix::mount::umount2(mount_point, nix::mount::MntFlags::MNT_DETACH);
+    } else if interrupted() {
+        // The signal thread took it and is unmounting it: returning now could let the process
+        // exit first and leave the mount behind.
+        drop(reg);
+        wait_for_exit();
     }
 }
 
 /// True once a signal or panic asked every capture to stop.
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)
+}
+
+/// True once SIGINT/SIGTERM/SIGHUP arrived: the cleanup thread is removing everything and will
+/// exit the process.
+pub fn interrupted() -> bool {
+    SIGNALLED.load(Ordering::SeqCst)
+}
+
+/// Called by a capture finishing while a signal is being handled: the process is about to exit
+/// with 128+signal, and finishing normally (status 0, a result) would hide the interruption.
+pub(crate) fn wait_for_exit() -> ! {
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 /// Held by a thread while it has `trace_pipe` open.
@@ -101,13 +138,20 @@ pub fn cleanup_all() {
     while OPEN_READERS.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let (instances, mounts) = {
+    let (instances, mounts, children) = {
         let mut reg = registry();
         (
             std::mem::take(&mut reg.instances),
             std::mem::take(&mut reg.mounts),
+            std::mem::take(&mut reg.children),
         )
     };
+    for pid in children {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
     for dir in instances {
         let _ = remove_instance_dir(&dir);
     }
@@ -127,6 +171,7 @@ pub fn install_handlers() {
                 .name("xfrmdiag-trace-cleanup".into())
                 .spawn(move || {
                     if let Some(signal) = signals.forever().next() {
+                        SIGNALLED.store(true, Ordering::SeqCst);
                         cleanup_all();
                         std::process::exit(128 + signal);
                     }

@@ -74,13 +74,19 @@ impl Kallsyms {
 
     /// The symbol containing `address` and the offset into it.
     pub fn resolve(&self, address: u64) -> Option<(&str, u64)> {
+        // No function is this large: past the last symbol is not "inside" it.
+        const MAX_OFFSET: u64 = 1 << 20;
+        if !is_kernel_address(address) {
+            return None;
+        }
         let idx = self.addresses.partition_point(|&a| a <= address);
         if idx == 0 {
             return None;
         }
         // Several symbols can share an address; the last one at or below wins (file order kept).
         let start = self.addresses[idx - 1];
-        Some((&self.names[idx - 1], address - start))
+        let offset = address - start;
+        (offset < MAX_OFFSET).then(|| (self.names[idx - 1].as_str(), offset))
     }
 
     /// Fills in the symbol of a raw-address location; leaves symbolized ones as they are.
@@ -97,6 +103,12 @@ impl Kallsyms {
     }
 }
 
+/// Kernel text lives in the top half of the address space; `%p` without `no_hash_pointers`
+/// prints a hash like `00000000e3421851`, which must not be "symbolized" into nonsense.
+pub fn is_kernel_address(address: u64) -> bool {
+    address >= 0xffff_0000_0000_0000
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +123,8 @@ mod tests {
         assert_eq!(k.resolve(0xffffffff81a2c000), Some(("xfrm_rcv_cb", 0)));
         assert_eq!(k.resolve(0xffffffffc0a00010), Some(("esp_input", 0x10)));
         assert_eq!(k.resolve(0x1000), None);
+        // A hashed pointer (no no_hash_pointers) is not an address.
+        assert_eq!(k.resolve(0x00000000e3421851), None);
     }
 
     #[test]

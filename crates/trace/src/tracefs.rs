@@ -247,6 +247,10 @@ impl Instance {
             return Ok(());
         }
         self.removed = true;
+        if !cleanup::is_registered_instance(&self.dir) && cleanup::interrupted() {
+            // The signal thread is removing it and will exit the process.
+            cleanup::wait_for_exit();
+        }
         let result = cleanup::remove_instance_dir(&self.dir);
         cleanup::unregister_instance(&self.dir);
         result.map_err(|e| Error::io("remove trace instance", self.dir.clone(), e))
