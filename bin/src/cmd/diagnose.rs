@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use xfrmdiag_diagnose::evidence::{EvidenceFile, Flow, Role, Traffic, EVIDENCE_VERSION};
+use xfrmdiag_diagnose::evidence::{
+    EvidenceFile, Flow, Role, TraceSummary, Traffic, EVIDENCE_VERSION,
+};
 use xfrmdiag_diagnose::{diagnose, Report, SideEvidence};
 use xfrmdiag_netns::Netns;
 use xfrmdiag_traffic::{Listener, Observer, SendOptions, UdpPort, UdpTarget};
@@ -70,6 +72,9 @@ pub struct Args {
     /// real application, or it is meant to show what happens to a closed port).
     #[arg(long, requires = "peer_netns")]
     pub peer_observe: bool,
+    /// Do not capture a drop trace (tracefs) during the window.
+    #[arg(long)]
+    pub no_trace: bool,
     /// Keep what was collected, for `xfrmdiag analyze FILE`.
     #[arg(long, value_name = "FILE")]
     pub save_evidence: Option<PathBuf>,
@@ -120,6 +125,8 @@ pub struct TestPlan {
     pub sides: Vec<SidePlan>,
     pub window: Duration,
     pub progress: bool,
+    /// Capture `skb:kfree_skb` (and functions where allowed) during the window.
+    pub trace: bool,
 }
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
@@ -267,6 +274,7 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
         sides: std::iter::once(primary).chain(peer_plan).collect(),
         window: args.window,
         progress: output::status_line_allowed(),
+        trace: !args.no_trace,
     })
 }
 
@@ -274,7 +282,8 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
 struct Running {
     plan: SidePlan,
     evidence: SideEvidence,
-    counters_before: Option<collect::CounterSnapshot>,
+    counters_before: Option<xfrmdiag_counters::Snapshot>,
+    events: Option<xfrmdiag_inventory::Collector>,
     listener: Option<Listener>,
     observer: Option<Observer>,
 }
@@ -285,6 +294,20 @@ pub fn run_test(plan: &TestPlan) -> anyhow::Result<Vec<SideEvidence>> {
     for side in &plan.sides {
         running.push(start_side(side)?);
     }
+    // One capture: kfree_skb is system wide, so it covers every side on this machine.
+    let capture = if plan.trace {
+        match xfrmdiag_trace::Capture::start(xfrmdiag_trace::CaptureOptions::default()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                for r in &mut running {
+                    r.evidence.holes.push(format!("trace: {e}"));
+                }
+                None
+            }
+        }
+    } else {
+        None
+    };
     // Listeners first, so nothing sent is missed.
     for r in &mut running {
         match r.plan.action.clone() {
@@ -363,6 +386,27 @@ pub fn run_test(plan: &TestPlan) -> anyhow::Result<Vec<SideEvidence>> {
         std::thread::sleep(settle);
         status.clear();
     }
+    if let Some(capture) = capture {
+        match capture.stop() {
+            Ok(result) => {
+                let summary = TraceSummary::from_capture(&result);
+                // Attached once, to the first side; the decision pools every side's trace.
+                let first = &mut running[0].evidence;
+                first.trace = Some(summary);
+                if result.lost_events > 0 {
+                    first.holes.push(format!(
+                        "trace: {} events lost (ring buffer overrun): drops may be missing",
+                        result.lost_events
+                    ));
+                }
+            }
+            Err(e) => {
+                for r in &mut running {
+                    r.evidence.holes.push(format!("trace: {e}"));
+                }
+            }
+        }
+    }
     running.into_iter().map(finish_side).collect()
 }
 
@@ -377,6 +421,23 @@ fn start_side(plan: &SidePlan) -> anyhow::Result<Running> {
         Ok(s) => evidence.sysctls = Some(s),
         Err(e) => evidence.holes.push(format!("sysctls: {e}")),
     }
+    evidence.inventory = Some(collect::inventory(&plan.netns, &mut evidence.holes));
+    if plan.role == Role::Sender {
+        let dst = plan.flow.as_ref().and_then(|f| f.dst.as_deref());
+        if let Some(dst) = dst.and_then(|d| d.parse().ok()) {
+            match collect::route(&plan.netns, dst) {
+                Ok(r) => evidence.route = Some(r),
+                Err(e) => evidence.holes.push(format!("route: {e}")),
+            }
+        }
+    }
+    let events = match xfrmdiag_inventory::Monitor::start(&plan.netns) {
+        Ok(m) => Some(m.spawn_collector()),
+        Err(e) => {
+            evidence.holes.push(format!("XFRM events: {e}"));
+            None
+        }
+    };
     let counters_before = match collect::counters(&plan.netns) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -384,13 +445,11 @@ fn start_side(plan: &SidePlan) -> anyhow::Result<Running> {
             None
         }
     };
-    evidence
-        .holes
-        .push("inventory, route, trace, events: readers not in this build yet".into());
     Ok(Running {
         plan: plan.clone(),
         evidence,
         counters_before,
+        events,
         listener: None,
         observer: None,
     })
@@ -401,6 +460,12 @@ fn finish_side(mut r: Running) -> anyhow::Result<SideEvidence> {
         match collect::counters(&r.plan.netns) {
             Ok(after) => r.evidence.counters = Some(collect::counter_delta(before, &after)),
             Err(e) => r.evidence.holes.push(format!("counters after: {e}")),
+        }
+    }
+    if let Some(collector) = r.events.take() {
+        match collect::events(collector) {
+            Ok(events) => r.evidence.events = Some(events),
+            Err(e) => r.evidence.holes.push(format!("XFRM events: {e}")),
         }
     }
     if let Some(observer) = r.observer.take() {

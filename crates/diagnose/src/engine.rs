@@ -561,9 +561,16 @@ fn counter_findings(side: &SideEvidence, all: &[SideEvidence]) -> Vec<Finding> {
                 .iter()
                 .map(|(name, n)| counter_item(side, name, *n)),
         );
+        // Proto errors cover more than ICV failures; the per-SA failure count or the icvfail
+        // audit marker says it was the integrity check.
+        let icvfail = all.iter().filter_map(|s| s.trace.as_ref()).any(|t| {
+            t.audit_markers
+                .iter()
+                .any(|(m, _)| m == "xfrm_audit_state_icvfail")
+        });
         out.push(finding(
             "sa-auth-failure",
-            if failed_sa.is_empty() {
+            if failed_sa.is_empty() && !icvfail {
                 Confidence::Likely
             } else {
                 Confidence::Certain
@@ -803,12 +810,14 @@ fn forwards_the_flow(side: &SideEvidence) -> bool {
     forwarding && not_local && side.role == Role::Receiver
 }
 
+/// The side's policies that match by selector (per-socket policies apply to their socket only).
 fn policies(side: &SideEvidence) -> impl Iterator<Item = &Policy> {
     side.inventory
         .as_ref()
         .and_then(|i| i.policies.as_ref())
         .into_iter()
         .flatten()
+        .filter(|p| !p.socket)
 }
 
 /// Policies of `dir` on this side whose selector covers the flow, as evidence.
@@ -999,12 +1008,14 @@ fn trace_findings(side: &SideEvidence, all: &[SideEvidence], so_far: &[Finding])
     for d in &trace.drops {
         if let Some((_, cause, summary)) = DROP_REASONS.iter().find(|(r, _, _)| *r == d.reason) {
             let at = owner(cause);
+            // kfree_skb is system wide: alone it cannot be tied to this flow. With the side's
+            // counter for the same cause (merged below) the finding is certain.
             out.push(finding(
                 cause,
-                Confidence::Certain,
+                Confidence::Likely,
                 Some(at),
                 (*summary).into(),
-                vec![trace_item(side, d)],
+                vec![trace_item(at, d)],
             ));
         } else if d.reason == "XFRM_POLICY" || d.reason == "IP_NOPROTO" {
             // Evidence for the policy/mode finding the counters name; attach it there.
@@ -1027,7 +1038,7 @@ fn trace_findings(side: &SideEvidence, all: &[SideEvidence], so_far: &[Finding])
                     f.confidence,
                     Some(at),
                     f.summary.clone(),
-                    vec![trace_item(side, d)],
+                    vec![trace_item(at, d)],
                 ));
             }
         }
@@ -1035,12 +1046,13 @@ fn trace_findings(side: &SideEvidence, all: &[SideEvidence], so_far: &[Finding])
     for (marker, hits) in &trace.audit_markers {
         if let Some((_, cause, summary)) = AUDIT_MARKERS.iter().find(|(m, _, _)| m == marker) {
             let at = owner(cause);
+            // System wide too (any SA on the machine); the counter makes it certain.
             out.push(finding(
                 cause,
-                Confidence::Certain,
+                Confidence::Likely,
                 Some(at),
                 (*summary).into(),
-                vec![item("trace", side, format!("{marker} hit {hits} time(s)"))],
+                vec![item("trace", at, format!("{marker} hit {hits} time(s)"))],
             ));
         }
     }
@@ -1117,7 +1129,7 @@ fn config_findings(sides: &[SideEvidence], so_far: &[Finding]) -> Vec<Finding> {
             let port = sender.flow.as_ref().map(|f| f.port);
             let out_policies: Vec<&Policy> = all
                 .iter()
-                .filter(|p| p.dir == "out" && selector_covers(p, "out", dst, port))
+                .filter(|p| !p.socket && p.dir == "out" && selector_covers(p, "out", dst, port))
                 .collect();
             if out_policies.is_empty() {
                 out.push(finding(

@@ -101,21 +101,9 @@ pub enum Traffic {
 
 pub use xfrmdiag_traffic::{ExecResult, ListenResult, ObserveResult, SendError, SendResult};
 
-/// How one counter changed over the window (the counters crate's JSON shape: `{"increased": 3}`,
+/// How one counter changed over the window: the counters crate's type (`{"increased": 3}`,
 /// `{"reset": {"before": 10, "after": 1}}`).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum CounterChange {
-    Unchanged,
-    Increased(u64),
-    /// A gauge went down.
-    Decreased(u64),
-    /// Went backwards: the counter was reset (module reload, namespace or SA recreated).
-    Reset {
-        before: u64,
-        after: u64,
-    },
-}
+pub use xfrmdiag_counters::Change as CounterChange;
 
 /// Counters whose *not* moving the decision uses (a packet never arrived; EPERM that no policy
 /// gave). Collectors list these in [`Counters::read`] when they were read on both ends.
@@ -272,6 +260,9 @@ pub struct Policy {
     pub mark: Option<Mark>,
     #[serde(default)]
     pub if_id: Option<u32>,
+    /// A per-socket policy (an IKE daemon's bypass): it applies to one socket, not by selector.
+    #[serde(default)]
+    pub socket: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -7,6 +7,7 @@ pub mod causes;
 pub mod compare;
 mod engine;
 pub mod evidence;
+mod readers;
 
 pub use compare::{compare, Comparison};
 pub use engine::{diagnose, Confidence, EvidenceItem, Finding, Report};

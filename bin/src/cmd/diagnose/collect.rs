@@ -2,86 +2,88 @@
 //!
 //! Every reader that fails leaves a hole with its reason; the test still runs.
 
-use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::Path;
 
-use xfrmdiag_diagnose::evidence::{CounterChange, Counters, Sysctls, WATCHED_UNCHANGED};
+use xfrmdiag_counters::{SaStats, Snapshot};
+use xfrmdiag_diagnose::evidence::{
+    Counters, Inventory, Policy, RouteInfo, Sa, Sysctls, XfrmEvent, XfrmInfo, WATCHED_UNCHANGED,
+};
+use xfrmdiag_inventory as inv;
 use xfrmdiag_netns::Netns;
 
-/// Counter values of one namespace at one instant.
-///
-/// Interim reader until the counters crate lands on main: reads the same files with the same
-/// names (xfrm_stat as written, `Group.Name` for snmp/netstat, snmp6 as written).
-#[derive(Debug, Clone, Default)]
-pub struct CounterSnapshot {
-    pub values: BTreeMap<String, u64>,
+/// SAs, policies and default policies (`ip xfrm state/policy`, `policy getdefault`).
+pub fn inventory(ns: &Netns, holes: &mut Vec<String>) -> Inventory {
+    let mut view = Inventory::default();
+    match inv::dump_sas(ns) {
+        Ok(sas) => view.sas = Some(sas.iter().map(Sa::from).collect()),
+        Err(e) => holes.push(format!("SAs: {e}")),
+    }
+    match inv::dump_policies(ns) {
+        Ok(p) => view.policies = Some(p.iter().map(Policy::from).collect()),
+        Err(e) => holes.push(format!("policies: {e}")),
+    }
+    match inv::xfrm_info(ns) {
+        Ok(i) => view.info = Some(XfrmInfo::from(&i)),
+        Err(e) => holes.push(format!("default policies: {e}")),
+    }
+    view
 }
 
-pub fn counters(ns: &Netns) -> Result<CounterSnapshot, String> {
-    ns.run(|| read_counters(Netns::proc_net_dir()))
-        .map_err(|e| e.to_string())?
+fn sa_stats_of(sa: &inv::Sa) -> SaStats {
+    SaStats {
+        spi: sa.spi.0,
+        replay_window: u64::from(sa.stats.replay_window),
+        replay: u64::from(sa.stats.replay),
+        integrity_failed: u64::from(sa.stats.integrity_failed),
+        bytes: sa.lifetime.current.bytes,
+        packets: sa.lifetime.current.packets,
+    }
 }
 
-fn read_counters(dir: &Path) -> Result<CounterSnapshot, String> {
-    let mut values = BTreeMap::new();
-    let mut read_any = false;
-    for file in ["xfrm_stat", "snmp", "netstat", "snmp6"] {
-        let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
-            continue;
-        };
-        read_any = true;
-        if file == "snmp" || file == "netstat" {
-            // Pairs of lines: `Group: names…` then `Group: values…`.
-            let lines: Vec<&str> = text.lines().collect();
-            for pair in lines.chunks(2) {
-                let [names, nums] = pair else { continue };
-                let Some((group, names)) = names.split_once(':') else {
-                    continue;
-                };
-                let nums = nums.split_once(':').map(|(_, n)| n).unwrap_or_default();
-                for (name, num) in names.split_whitespace().zip(nums.split_whitespace()) {
-                    if let Ok(v) = num.parse::<u64>() {
-                        values.insert(format!("{group}.{name}"), v);
-                    }
-                }
-            }
-        } else {
-            for line in text.lines() {
-                let mut it = line.split_whitespace();
-                if let (Some(name), Some(Ok(v))) = (it.next(), it.next().map(str::parse::<u64>)) {
-                    values.insert(name.to_string(), v);
-                }
-            }
-        }
+/// A counters snapshot with the per-SA error counters added (`sa:<spi>:<field>`).
+pub fn counters(ns: &Netns) -> Result<Snapshot, String> {
+    let mut snap = Snapshot::take(ns).map_err(|e| e.to_string())?;
+    // Per-SA numbers come from netlink; without them the rest still counts.
+    if let Ok(sas) = inv::dump_sas(ns) {
+        let stats: Vec<SaStats> = sas.iter().map(sa_stats_of).collect();
+        snap.add_sa_stats(&stats);
     }
-    if !read_any {
-        return Err(format!("no counter file readable in {}", dir.display()));
-    }
-    Ok(CounterSnapshot { values })
+    Ok(snap)
 }
 
-/// The change of every counter between two snapshots, with the names read on both ends.
-pub fn counter_delta(before: &CounterSnapshot, after: &CounterSnapshot) -> Counters {
-    let mut delta = BTreeMap::new();
-    let mut read = Vec::new();
-    for (name, &now) in &after.values {
-        let Some(&then) = before.values.get(name) else {
-            continue;
-        };
-        if WATCHED_UNCHANGED.contains(&name.as_str()) {
-            read.push(name.clone());
-        }
-        let change = match now.cmp(&then) {
-            std::cmp::Ordering::Equal => continue,
-            std::cmp::Ordering::Greater => CounterChange::Increased(now - then),
-            std::cmp::Ordering::Less => CounterChange::Reset {
-                before: then,
-                after: now,
-            },
-        };
-        delta.insert(name.clone(), change);
+/// What moved between two snapshots, and which of the counters whose stillness matters were
+/// read on both ends.
+pub fn counter_delta(before: &Snapshot, after: &Snapshot) -> Counters {
+    let d = xfrmdiag_counters::delta(before, after);
+    let read = WATCHED_UNCHANGED
+        .iter()
+        .filter(|n| before.get(n).is_some() && after.get(n).is_some())
+        .map(|n| n.to_string())
+        .collect();
+    Counters {
+        delta: d
+            .delta
+            .into_iter()
+            .filter(|(_, c)| *c != xfrmdiag_counters::Change::Unchanged)
+            .collect(),
+        read,
     }
-    Counters { delta, read }
+}
+
+/// `ip route get DST` inside the namespace.
+pub fn route(ns: &Netns, dst: IpAddr) -> Result<RouteInfo, String> {
+    inv::route_get(ns, dst)
+        .map(|r| RouteInfo::from(&r))
+        .map_err(|e| e.to_string())
+}
+
+/// XFRM events of the window, in the evidence's words.
+pub fn events(collector: inv::Collector) -> Result<Vec<XfrmEvent>, String> {
+    collector
+        .stop()
+        .map(|evs| evs.iter().map(XfrmEvent::from).collect())
+        .map_err(|e| e.to_string())
 }
 
 /// rp_filter, disable_policy, disable_xfrm per device and ip_forward, read inside `ns`.
