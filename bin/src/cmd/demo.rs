@@ -202,7 +202,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
                 )
             })?]
     };
-    install_cleanup_on_signal();
+    // The trace crate's signal thread removes its instance, then our namespaces, then exits.
+    xfrmdiag_trace::cleanup::install_handlers();
+    xfrmdiag_trace::cleanup::on_cleanup(remove_own_namespaces);
     let mut results = Vec::new();
     let mut status = StatusLine::new(chosen.len() > 1 && output::status_line_allowed());
     for s in &chosen {
@@ -403,24 +405,21 @@ fn summary(global: &Global, results: &[(&&Scenario, String)]) -> anyhow::Result<
     Ok(())
 }
 
-/// On SIGINT/SIGTERM/SIGHUP: delete this process's demo namespaces, then exit 130 as a shell
-/// would. Drop does not run when a signal ends the process, so this does its work.
-fn install_cleanup_on_signal() {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
-        return;
-    };
-    std::thread::spawn(move || {
-        if signals.forever().next().is_some() {
-            let _guard = SETUP.lock().unwrap_or_else(|e| e.into_inner());
-            remove_own_namespaces();
-            eprintln!("\nxfrmdiag: interrupted: demo namespaces removed");
-            std::process::exit(130);
-        }
-    });
-}
-
+/// Deletes this process's demo namespaces (run by the signal cleanup: Drop does not run when a
+/// signal ends the process). Waits for a namespace being created to exist first, but not for
+/// ever: on a panic the lock may be held by the panicking thread itself.
 fn remove_own_namespaces() {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let _guard = loop {
+        match SETUP.try_lock() {
+            Ok(g) => break Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => break Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(std::sync::TryLockError::WouldBlock) => break None,
+        }
+    };
     let pid = std::process::id();
     let mine = |name: &str| {
         ["a", "b"]

@@ -544,6 +544,12 @@ fn counter_findings(side: &SideEvidence, all: &[SideEvidence]) -> Vec<Finding> {
             if *cause == "rp-filter" {
                 ev.extend(rp_filter_sysctls(side));
             }
+            // The policy that decided, when the inventory shows it.
+            match *cause {
+                "no-outbound-sa" | "policy-block-out" => ev.extend(matching_policies(side, "out")),
+                "policy-block-in" => ev.extend(matching_policies(side, "in")),
+                _ => {}
+            }
             out.push(finding(
                 cause,
                 Confidence::Certain,
