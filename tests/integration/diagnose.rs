@@ -663,3 +663,49 @@ mod compare {
         );
     }
 }
+
+#[test]
+fn analyze_names_every_esp_fault_from_its_saved_evidence() {
+    // ESP faults the host kernel cannot produce: constructed evidence mirroring the measured
+    // guest results (tests/fixtures/constructed-diagnose-esp/README).
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/constructed-diagnose-esp"
+    );
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let expect: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let expect = expect["expect"].as_str().unwrap().to_string();
+        let out = run(&["analyze", path.to_str().unwrap(), "--json"]);
+        let v = json(&out);
+        assert_eq!(v["verdict"], expect.as_str(), "{}: {v:#}", path.display());
+        let want_code = if expect == "delivered" { 0 } else { 1 };
+        assert_eq!(out.status.code(), Some(want_code), "{}", path.display());
+        // Human output of the same evidence leads with the same verdict.
+        let human = stdout(&run(&["analyze", path.to_str().unwrap()]));
+        assert!(
+            human.starts_with(&format!("VERDICT {expect} ")),
+            "{}:\n{human}",
+            path.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} fixtures");
+}
+
+#[test]
+fn analyze_of_the_wrong_key_case_is_certain_with_marker_and_counter() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/constructed-diagnose-esp/sa-auth-failure.json"
+    );
+    let v = json(&run(&["analyze", file, "--json"]));
+    assert_eq!(v["findings"][0]["confidence"], "certain");
+    assert_evidence(&v, "XfrmInStateProtoError +10");
+    assert_evidence(&v, "sa:0x00001000:integrity_failed +10");
+    assert_evidence(&v, "xfrm_audit_state_icvfail");
+}

@@ -996,6 +996,32 @@ fn trace_item(side: &SideEvidence, d: &crate::evidence::TraceDrop) -> EvidenceIt
     )
 }
 
+/// Drops that say where, not why: the counter findings they belong to.
+fn findings_a_drop_supports(d: &crate::evidence::TraceDrop) -> Option<&'static [&'static str]> {
+    match d.reason.as_str() {
+        "XFRM_POLICY" => Some(&[
+            "policy-template-mismatch",
+            "nat-t-socket-missing",
+            "no-inbound-policy",
+            "policy-block-in",
+            "forward-policy-missing",
+        ]),
+        "IP_NOPROTO" => Some(&["sa-mode-mismatch"]),
+        // Every failure inside xfrm_input drops here without a reason of its own.
+        "NOT_SPECIFIED" if d.symbol() == "xfrm_input" => Some(&[
+            "sa-auth-failure",
+            "no-inbound-sa",
+            "replay-window",
+            "sa-mode-mismatch",
+            "encap-mismatch",
+            "sa-invalid",
+            "sa-expired",
+            "sa-direction-mismatch",
+        ]),
+        _ => None,
+    }
+}
+
 fn trace_findings(side: &SideEvidence, all: &[SideEvidence], so_far: &[Finding]) -> Vec<Finding> {
     let Some(trace) = &side.trace else {
         return Vec::new();
@@ -1023,16 +1049,8 @@ fn trace_findings(side: &SideEvidence, all: &[SideEvidence], so_far: &[Finding])
                 (*summary).into(),
                 vec![trace_item(at, d)],
             ));
-        } else if d.reason == "XFRM_POLICY" || d.reason == "IP_NOPROTO" {
-            // Evidence for the policy/mode finding the counters name; attach it there.
-            let related = [
-                "policy-template-mismatch",
-                "nat-t-socket-missing",
-                "no-inbound-policy",
-                "policy-block-in",
-                "forward-policy-missing",
-                "sa-mode-mismatch",
-            ];
+        } else if let Some(related) = findings_a_drop_supports(d) {
+            // Evidence for the finding the counters name (the drop alone names nothing).
             if let Some(f) = so_far.iter().find(|f| related.contains(&f.cause.as_str())) {
                 let at = f
                     .side
