@@ -709,3 +709,201 @@ fn analyze_of_the_wrong_key_case_is_certain_with_marker_and_counter() {
     assert_evidence(&v, "sa:0x00001000:integrity_failed +10");
     assert_evidence(&v, "xfrm_audit_state_icvfail");
 }
+
+#[test]
+fn root_unreachable_route_is_no_route() {
+    let Some(p) = pair("root_unreachable_route_is_no_route") else {
+        return;
+    };
+    // An address inside this namespace pair's world, routed nowhere: nothing can leave.
+    p.a.ip(&["route", "add", "unreachable", "10.66.0.0/24"])
+        .unwrap();
+    let (code, v) = diagnose_pair(&p, "10.66.0.9", &[]);
+    assert_eq!(v["verdict"], "no-route", "{v:#}");
+    assert_evidence(&v, "EHOSTUNREACH");
+    assert_evidence(&v, "unreachable");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn root_blackhole_route_is_no_route() {
+    let Some(p) = pair("root_blackhole_route_is_no_route") else {
+        return;
+    };
+    p.a.ip(&["route", "add", "blackhole", "10.66.0.0/24"])
+        .unwrap();
+    let (code, v) = diagnose_pair(&p, "10.66.0.9", &[]);
+    assert_eq!(v["verdict"], "no-route", "{v:#}");
+    assert_evidence(&v, "blackhole");
+    assert_eq!(code, 1);
+}
+
+/// A UDP socket bound on `port` inside namespace `ns`, with the smallest receive buffer, that
+/// nobody reads: the application that does not keep up.
+fn slow_application(ns: &ScratchNetns, port: u16) -> std::net::UdpSocket {
+    let sock = ns
+        .netns()
+        .run(move || std::net::UdpSocket::bind(("0.0.0.0", port)))
+        .unwrap()
+        .unwrap();
+    nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::RcvBuf, &1).unwrap();
+    sock
+}
+
+#[test]
+fn root_port_held_by_the_application_is_observed_not_bound() {
+    let Some(p) = pair("root_port_held_by_the_application_is_observed_not_bound") else {
+        return;
+    };
+    let app =
+        p.b.netns()
+            .run(|| std::net::UdpSocket::bind("0.0.0.0:5000"))
+            .unwrap()
+            .unwrap();
+    let (code, v) = diagnose_pair(&p, &p.b_v4, &["--count", "2"]);
+    let holes = v["sides"][1]["holes"].to_string();
+    assert!(
+        holes.contains("held by another program; observed it instead"),
+        "{v:#}"
+    );
+    assert_eq!(v["sides"][1]["traffic"]["kind"], "observe");
+    assert_eq!(v["sides"][1]["traffic"]["socket_found"], true);
+    // Nothing counts deliveries to someone else's socket, and nothing dropped.
+    assert_eq!(v["verdict"], "no-drop-seen", "{v:#}");
+    assert_eq!(code, 0);
+    let mut buf = [0u8; 128];
+    app.set_nonblocking(true).unwrap();
+    assert!(
+        app.recv(&mut buf).is_ok(),
+        "the application got the datagrams"
+    );
+}
+
+#[test]
+fn root_application_not_reading_is_socket_buffer_full() {
+    let Some(p) = pair("root_application_not_reading_is_socket_buffer_full") else {
+        return;
+    };
+    let _app = slow_application(&p.b, 5000);
+    let (code, v) = diagnose_pair(
+        &p,
+        &p.b_v4,
+        &["--count", "50", "--size", "1200", "--interval", "0"],
+    );
+    assert_eq!(v["verdict"], "socket-buffer-full", "{v:#}");
+    assert_eq!(v["findings"][0]["confidence"], "certain");
+    assert_evidence(&v, "Udp.RcvbufErrors +");
+    assert_evidence(&v, "drops +");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn root_exec_as_the_test_send_is_judged_by_both_sides() {
+    let Some(p) = pair("root_exec_as_the_test_send_is_judged_by_both_sides") else {
+        return;
+    };
+    // The user's own client: bash writing one datagram to a closed port on the peer.
+    let cmd = format!("bash -c 'echo hello > /dev/udp/{}/5000'", p.b_v4);
+    let out = run(&[
+        "diagnose",
+        "-n",
+        p.a.name(),
+        "--exec",
+        &cmd,
+        "--peer-netns",
+        p.b.name(),
+        "--window",
+        "300ms",
+        "--json",
+    ]);
+    let v = json(&out);
+    assert_eq!(v["sides"][0]["traffic"]["kind"], "exec", "{v:#}");
+    assert_eq!(v["sides"][0]["traffic"]["exit_code"], 0);
+    assert_eq!(v["verdict"], "no-socket", "{v:#}");
+    assert_evidence(&v, "Udp.NoPorts +1");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn root_gateway_without_forward_policy_is_forward_policy_missing() {
+    if !can_use_netns("root_gateway_without_forward_policy_is_forward_policy_missing") {
+        return;
+    }
+    // a --- gw --- b, the gateway requiring ESP for what it forwards from a to b.
+    let a = ScratchNetns::new("xd-fwd-a").unwrap();
+    let gw = ScratchNetns::new("xd-fwd-g").unwrap();
+    let b = ScratchNetns::new("xd-fwd-b").unwrap();
+    let n = std::process::id() % 200 + 20;
+    let (a_ip, ga_ip) = (format!("10.98.{n}.1"), format!("10.98.{n}.254"));
+    let (b_ip, gb_ip) = (format!("10.97.{n}.1"), format!("10.97.{n}.254"));
+    a.ip(&[
+        "link",
+        "add",
+        "eth0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "to-a",
+        "netns",
+        gw.name(),
+    ])
+    .unwrap();
+    b.ip(&[
+        "link",
+        "add",
+        "eth0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "to-b",
+        "netns",
+        gw.name(),
+    ])
+    .unwrap();
+    for (ns, dev, addr) in [
+        (&a, "eth0", &a_ip),
+        (&gw, "to-a", &ga_ip),
+        (&b, "eth0", &b_ip),
+        (&gw, "to-b", &gb_ip),
+    ] {
+        ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", dev])
+            .unwrap();
+        ns.ip(&["link", "set", dev, "up"]).unwrap();
+    }
+    a.ip(&["route", "add", "default", "via", &ga_ip]).unwrap();
+    b.ip(&["route", "add", "default", "via", &gb_ip]).unwrap();
+    assert!(gw
+        .exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        .unwrap()
+        .status
+        .success());
+    gw.ip(&[
+        "xfrm", "policy", "add", "src", &a_ip, "dst", &b_ip, "dir", "fwd", "tmpl", "src", &ga_ip,
+        "dst", &gb_ip, "proto", "esp", "mode", "tunnel",
+    ])
+    .unwrap();
+    let target = format!("udp:{b_ip}:5000");
+    let out = run(&[
+        "diagnose",
+        "-n",
+        a.name(),
+        "--send",
+        &target,
+        "--peer-netns",
+        b.name(),
+        "--window",
+        "1s",
+        "--json",
+    ]);
+    let v = json(&out);
+    if trace_collected(&v) {
+        assert_eq!(v["verdict"], "forward-policy-missing", "{v:#}");
+        assert_evidence(&v, "XFRM_POLICY at ip_forward");
+    } else {
+        // Without the trace only the ends are seen: the packets never arrived.
+        assert_eq!(v["verdict"], "not-reached", "{v:#}");
+    }
+    assert_eq!(out.status.code(), Some(1));
+}

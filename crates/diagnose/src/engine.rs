@@ -80,6 +80,7 @@ pub fn diagnose(sides: &[SideEvidence]) -> Report {
     for side in sides {
         findings.extend(send_error_findings(side));
         findings.extend(counter_findings(side, sides));
+        findings.extend(observed_socket_findings(side));
     }
     for side in sides {
         let more = trace_findings(side, sides, &findings);
@@ -375,6 +376,12 @@ fn send_error_findings(side: &SideEvidence) -> Vec<Finding> {
                         "the outbound SA hit its hard lifetime while sending (EINVAL)",
                     )
                 }
+                // A blackhole route refuses with EINVAL too.
+                None if side.route.as_ref().is_some_and(|r| r.kind == "blackhole") => (
+                    "no-route",
+                    Confidence::Certain,
+                    "the route to the destination is a blackhole (EINVAL)",
+                ),
                 None => (
                     "sa-expired",
                     Confidence::Possible,
@@ -394,6 +401,13 @@ fn send_error_findings(side: &SideEvidence) -> Vec<Finding> {
             _ => continue,
         };
         if let Some(route) = &side.route {
+            if cause == "no-route" {
+                ev.push(item(
+                    "route",
+                    side,
+                    format!("route to {} is {}", route.dst, route.kind),
+                ));
+            }
             if cause == "outbound-mtu" {
                 if let Some(mtu) = route.mtu {
                     ev.push(item(
@@ -743,6 +757,27 @@ fn counter_findings(side: &SideEvidence, all: &[SideEvidence]) -> Vec<Finding> {
     out
 }
 
+/// A watched socket (`--observe`) whose drops column grew: the application is not keeping up.
+fn observed_socket_findings(side: &SideEvidence) -> Vec<Finding> {
+    let Some(Traffic::Observe(o)) = &side.traffic else {
+        return Vec::new();
+    };
+    match o.socket_drops {
+        Some(n) if n > 0 => vec![finding(
+            "socket-buffer-full",
+            Confidence::Certain,
+            Some(side),
+            "the application's socket dropped datagrams it had no room for".into(),
+            vec![item(
+                "listen",
+                side,
+                format!("socket on port {}: drops +{n} (/proc/net/udp)", o.port),
+            )],
+        )],
+        _ => Vec::new(),
+    }
+}
+
 /// Per-SA integrity failures (`sa:<spi>:integrity_failed`), named by the counters reader.
 fn per_sa_failures(counters: &Counters) -> Vec<(String, u64)> {
     counters
@@ -1051,6 +1086,18 @@ fn trace_findings(side: &SideEvidence, all: &[SideEvidence], so_far: &[Finding])
             ));
         } else if let Some(related) = findings_a_drop_supports(d) {
             // Evidence for the finding the counters name (the drop alone names nothing).
+            let forwarded = matches!(d.symbol(), "ip_forward" | "ip6_forward");
+            if forwarded && !so_far.iter().any(|f| related.contains(&f.cause.as_str())) {
+                // A gateway on this machine whose counters are not in the evidence.
+                out.push(finding(
+                    "forward-policy-missing",
+                    Confidence::Likely,
+                    None,
+                    "a router on this machine refused to forward the packets under its XFRM policies (its counters were not collected: diagnose it as a side to be sure)".into(),
+                    vec![trace_item(side, d)],
+                ));
+                continue;
+            }
             if let Some(f) = so_far.iter().find(|f| related.contains(&f.cause.as_str())) {
                 let at = f
                     .side

@@ -705,3 +705,30 @@ fn evidence_round_trips_through_json() {
     assert_eq!(back, file);
     assert_eq!(diagnose(&back.sides).verdict, "policy-template-mismatch");
 }
+
+#[test]
+fn einval_on_a_blackhole_route_is_no_route_not_an_sa() {
+    let r = diagnose(&[sender("a")
+        .sent(5, 0)
+        .errno("EINVAL", 5)
+        .route("blackhole", None)
+        .e()]);
+    assert_verdict(
+        &r,
+        "no-route",
+        Confidence::Certain,
+        &["EINVAL", "blackhole"],
+    );
+}
+
+#[test]
+fn a_forwarding_drop_seen_only_in_the_trace_is_forward_policy_missing() {
+    // Sender and receiver are sides, the gateway between them is not: only the trace saw it.
+    let r = lost_at_receiver(|s| s.drop("XFRM_POLICY", "ip_forward+0x2f1", 5));
+    assert_verdict(
+        &r,
+        "forward-policy-missing",
+        Confidence::Likely,
+        &["XFRM_POLICY at ip_forward"],
+    );
+}
