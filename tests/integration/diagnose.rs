@@ -907,3 +907,42 @@ fn root_gateway_without_forward_policy_is_forward_policy_missing() {
     }
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn root_far_end_of_the_link_down_is_tx_drop() {
+    let Some(p) = pair("root_far_end_of_the_link_down_is_tx_drop") else {
+        return;
+    };
+    // veth refuses to transmit while its peer is down; UDP hides the ENOBUFS from sendto.
+    p.b.ip(&["link", "set", "veth-b", "down"]).unwrap();
+    let (code, v) = diagnose_pair(&p, &p.b_v4, &[]);
+    assert_eq!(v["verdict"], "tx-drop", "{v:#}");
+    assert_evidence(&v, "Udp.SndbufErrors +5");
+    assert_evidence(&v, "Ip.OutDiscards +5");
+    assert_eq!(v["sent"], 5);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn root_frames_to_the_wrong_mac_are_not_reached() {
+    let Some(p) = pair("root_frames_to_the_wrong_mac_are_not_reached") else {
+        return;
+    };
+    // A stale neighbour entry: frames reach b's device but not its IP layer (PACKET_OTHERHOST).
+    p.a.ip(&[
+        "neigh",
+        "replace",
+        &p.b_v4,
+        "lladdr",
+        "02:00:00:00:00:99",
+        "dev",
+        "veth-a",
+        "nud",
+        "permanent",
+    ])
+    .unwrap();
+    let (code, v) = diagnose_pair(&p, &p.b_v4, &[]);
+    assert_eq!(v["verdict"], "not-reached", "{v:#}");
+    assert_evidence(&v, "Ip.InReceives / Ip6InReceives did not move");
+    assert_eq!(code, 1);
+}

@@ -476,6 +476,16 @@ const DIRECT_COUNTERS: &[(&str, &str, &str)] = &[
         "the outbound SA's sequence number overflowed",
     ),
     (
+        "Udp.SndbufErrors",
+        "tx-drop",
+        "the output device refused the datagrams after sendto returned (ENOBUFS is hidden from UDP senders)",
+    ),
+    (
+        "Udp6SndbufErrors",
+        "tx-drop",
+        "the output device refused the datagrams after sendto returned (ENOBUFS is hidden from UDP senders)",
+    ),
+    (
         "XfrmInNoStates",
         "no-inbound-sa",
         "ESP arrived for an SPI/destination the receiver has no SA for",
@@ -538,6 +548,8 @@ const COMPANION_COUNTERS: &[&str] = &[
     "Udp6InErrors",
     "Ip.InDiscards",
     "Ip6InDiscards",
+    "Ip.OutDiscards",
+    "Ip6OutDiscards",
 ];
 
 fn counter_findings(side: &SideEvidence, all: &[SideEvidence]) -> Vec<Finding> {
@@ -991,6 +1003,33 @@ const DROP_REASONS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Counters that move in the namespace where a drop with this cause happens.
+fn cause_counters(cause: &str) -> &'static [&'static str] {
+    match cause {
+        "no-socket" => &["Udp.NoPorts", "Udp6NoPorts"],
+        "rp-filter" => &["TcpExt.IPReversePathFilter"],
+        "socket-buffer-full" => &["Udp.RcvbufErrors", "Udp6RcvbufErrors"],
+        "udp-checksum" => &["Udp.InCsumErrors", "Udp6InCsumErrors"],
+        "sa-auth-failure" => &["XfrmInStateProtoError"],
+        "no-inbound-sa" => &["XfrmInNoStates"],
+        "replay-window" => &["XfrmInStateSeqError"],
+        "sa-seq-overflow" => &["XfrmOutStateSeqError"],
+        _ => &[],
+    }
+}
+
+/// A system-wide trace drop belongs to another namespace when every side's counters were read
+/// and none of the counters that drop moves went up on any side.
+fn happened_elsewhere(all: &[SideEvidence], cause: &str) -> bool {
+    let names = cause_counters(cause);
+    !names.is_empty()
+        && all.iter().all(|s| s.counters.is_some())
+        && !all.iter().any(|s| {
+            let c = s.counters.as_ref().expect("checked above");
+            names.iter().any(|n| c.increase(n).is_some())
+        })
+}
+
 /// Which `xfrm_audit_*` function names which cause inside `xfrm_input` (no drop reason there).
 const AUDIT_MARKERS: &[(&str, &str, &str)] = &[
     (
@@ -1074,6 +1113,9 @@ fn trace_findings(side: &SideEvidence, all: &[SideEvidence], so_far: &[Finding])
     };
     for d in &trace.drops {
         if let Some((_, cause, summary)) = DROP_REASONS.iter().find(|(r, _, _)| *r == d.reason) {
+            if happened_elsewhere(all, cause) {
+                continue;
+            }
             let at = owner(cause);
             // kfree_skb is system wide: alone it cannot be tied to this flow. With the side's
             // counter for the same cause (merged below) the finding is certain.
@@ -1116,6 +1158,9 @@ fn trace_findings(side: &SideEvidence, all: &[SideEvidence], so_far: &[Finding])
     }
     for (marker, hits) in &trace.audit_markers {
         if let Some((_, cause, summary)) = AUDIT_MARKERS.iter().find(|(m, _, _)| m == marker) {
+            if happened_elsewhere(all, cause) {
+                continue;
+            }
             let at = owner(cause);
             // System wide too (any SA on the machine); the counter makes it certain.
             out.push(finding(
@@ -1281,7 +1326,9 @@ fn unexplained_loss(tally: &Tally, sides: &[SideEvidence]) -> Finding {
                 c.known_unchanged(if v6 { "Ip6InReceives" } else { "Ip.InReceives" })
             })
     });
-    let moved_anything = ev.iter().any(|e| e.kind == "counter" || e.kind == "trace");
+    // Counters of our namespaces, not the system-wide trace: a drop elsewhere on the machine
+    // says nothing about whether our packets arrived.
+    let moved_anything = ev.iter().any(|e| e.kind == "counter");
     if let (Some(receiver), false) = (nothing_arrived, moved_anything) {
         let mut ev = ev;
         ev.push(item(
