@@ -946,3 +946,221 @@ fn root_frames_to_the_wrong_mac_are_not_reached() {
     assert_evidence(&v, "Ip.InReceives / Ip6InReceives did not move");
     assert_eq!(code, 1);
 }
+
+mod peer_ssh {
+    //! `--peer ssh://…` against a real sshd started in a test namespace with a throwaway key.
+
+    use super::*;
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command};
+
+    /// An sshd listening on the pair's `b` address, port 2222; killed (by its pid) on drop.
+    struct Sshd {
+        child: Child,
+        dir: PathBuf,
+    }
+
+    impl Drop for Sshd {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn sshd(p: &VethPair, test: &str) -> Option<Sshd> {
+        if !Path::new("/usr/sbin/sshd").exists() || Command::new("ssh").arg("-V").output().is_err()
+        {
+            eprintln!("SKIP {test}: needs OpenSSH (/usr/sbin/sshd and ssh)");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "xfrmdiag-sshd-{}-{}",
+            std::process::id(),
+            p.b.name()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = std::fs::create_dir_all("/run/sshd"); // privilege separation directory
+        for key in ["client", "host"] {
+            let out = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(dir.join(key))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+        std::fs::copy(dir.join("client.pub"), dir.join("authorized_keys")).unwrap();
+        let config = format!(
+            "ListenAddress {}\nPort 2222\nHostKey {d}/host\nAuthorizedKeysFile {d}/authorized_keys\n\
+             PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+             UsePAM no\nStrictModes no\nPidFile none\n",
+            p.b_v4,
+            d = dir.display()
+        );
+        std::fs::write(dir.join("sshd_config"), config).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", p.b.name(), "/usr/sbin/sshd", "-D", "-f"])
+            .arg(dir.join("sshd_config"))
+            .arg("-E")
+            .arg(dir.join("log"))
+            .spawn()
+            .unwrap();
+        let server = Sshd { child, dir };
+        // Wait until it accepts connections (from a, where the client runs).
+        let addr: std::net::SocketAddr = format!("{}:2222", p.b_v4).parse().unwrap();
+        for _ in 0..100 {
+            let up =
+                p.a.netns()
+                    .run(move || {
+                        std::net::TcpStream::connect_timeout(
+                            &addr,
+                            std::time::Duration::from_millis(50),
+                        )
+                        .is_ok()
+                    })
+                    .unwrap();
+            if up {
+                return Some(server);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "sshd did not start: {}",
+            std::fs::read_to_string(server.dir.join("log")).unwrap_or_default()
+        );
+    }
+
+    /// `diagnose -n a --send udp:b:PORT --peer ssh://root@b:2222` with the test's key.
+    fn diagnose_over_ssh(
+        port: u16,
+        p: &VethPair,
+        s: &Sshd,
+        key: &str,
+        peer_xfrmdiag: &str,
+    ) -> std::process::Output {
+        let target = format!("udp:{}:{port}", p.b_v4);
+        let peer = format!("ssh://root@{}:2222", p.b_v4);
+        let identity = format!("IdentityFile={}", s.dir.join(key).display());
+        run(&[
+            "diagnose",
+            "-n",
+            p.a.name(),
+            "--send",
+            &target,
+            "--peer",
+            &peer,
+            "--peer-xfrmdiag",
+            peer_xfrmdiag,
+            "--ssh-opt",
+            &identity,
+            "--ssh-opt",
+            "IdentitiesOnly=yes",
+            "--ssh-opt",
+            "StrictHostKeyChecking=no",
+            "--ssh-opt",
+            "UserKnownHostsFile=/dev/null",
+            "--ssh-opt",
+            "LogLevel=ERROR",
+            "--window",
+            "1s",
+            "--json",
+        ])
+    }
+
+    /// No peer listener (nor ssh client) for this port is still running.
+    fn nothing_left_listening(port: u16) -> bool {
+        let pattern = format!("listen udp:{port}");
+        let out = Command::new("pgrep")
+            .args(["-f", &pattern])
+            .output()
+            .unwrap();
+        out.stdout.is_empty()
+    }
+
+    #[test]
+    fn root_ssh_peer_covers_both_hosts() {
+        let test = "root_ssh_peer_covers_both_hosts";
+        let Some(p) = pair(test) else { return };
+        let Some(s) = sshd(&p, test) else { return };
+        let me = env!("CARGO_BIN_EXE_xfrmdiag");
+        let out = diagnose_over_ssh(5123, &p, &s, "client", me);
+        let v = json(&out);
+        assert_eq!(v["verdict"], "delivered", "{v:#}\n{}", stderr(&out));
+        assert_eq!(v["received"], 5);
+        assert_eq!(v["sides"][1]["namespace"], p.b_v4.as_str());
+        assert_eq!(out.status.code(), Some(0));
+
+        // The classic fault on the far host, seen from here.
+        p.b.ip(&[
+            "xfrm",
+            "policy",
+            "add",
+            "src",
+            &p.a_v4,
+            "dst",
+            &p.b_v4,
+            "proto",
+            "udp",
+            "dir",
+            "in",
+            "tmpl",
+            "proto",
+            "esp",
+            "mode",
+            "transport",
+        ])
+        .unwrap();
+        let out = diagnose_over_ssh(5123, &p, &s, "client", me);
+        let v = json(&out);
+        assert_eq!(v["verdict"], "policy-template-mismatch", "{v:#}");
+        assert_eq!(v["findings"][0]["side"], p.b_v4.as_str());
+        assert_evidence(&v, "XfrmInTmplMismatch +5");
+        assert_eq!(out.status.code(), Some(1));
+        assert!(nothing_left_listening(5123));
+    }
+
+    #[test]
+    fn root_ssh_peer_failures_are_clear_and_leave_nothing_running() {
+        let test = "root_ssh_peer_failures_are_clear_and_leave_nothing_running";
+        let Some(p) = pair(test) else { return };
+        let Some(s) = sshd(&p, test) else { return };
+        let me = env!("CARGO_BIN_EXE_xfrmdiag");
+        // A key the peer does not accept.
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(s.dir.join("stranger"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let out = diagnose_over_ssh(5124, &p, &s, "stranger", me);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            stderr(&out).contains("cannot log in to"),
+            "{}",
+            stderr(&out)
+        );
+        // No xfrmdiag on the peer.
+        let out = diagnose_over_ssh(5124, &p, &s, "client", "/nonexistent/xfrmdiag");
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            stderr(&out).contains("is not installed on"),
+            "{}",
+            stderr(&out)
+        );
+        // An older xfrmdiag that does not know the peer protocol.
+        let old = s.dir.join("old-xfrmdiag");
+        std::fs::write(
+            &old,
+            "#!/bin/sh\necho \"error: unexpected argument '--announce-ready' found\" >&2\nexit 2\n",
+        )
+        .unwrap();
+        Command::new("chmod").arg("+x").arg(&old).status().unwrap();
+        let out = diagnose_over_ssh(5124, &p, &s, "client", old.to_str().unwrap());
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("is too old"), "{}", stderr(&out));
+        for out in [&out] {
+            assert_eq!(stderr(out).trim_end().lines().count(), 1, "{}", stderr(out));
+        }
+        assert!(nothing_left_listening(5124));
+    }
+}
