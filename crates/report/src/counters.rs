@@ -239,7 +239,12 @@ pub fn watch_lines(
         .map(String::as_str)
         .filter(|n| filter.is_none_or(|f| f.matches(n)))
         .collect();
-    names.sort_by(|a, b| compare_names(a, b));
+    let is_error = |n: &str| lookup(n).is_some_and(|i| i.kind == Kind::Error);
+    names.sort_by(|a, b| {
+        is_error(b)
+            .cmp(&is_error(a))
+            .then_with(|| compare_names(a, b))
+    });
     let mut out = String::new();
     for name in names {
         let change = &delta.delta[name];
