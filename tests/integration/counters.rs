@@ -105,6 +105,21 @@ fn root_snapshot_reads_the_target_namespace_not_the_callers() {
         a.get("XfrmInNoPols").is_some(),
         "xfrm_stat read in the namespace"
     );
+
+    // Why /proc/thread-self: inside the namespace thread, /proc/self/net still shows the main
+    // thread's namespace (no veth-a), /proc/thread-self/net shows the thread's own.
+    let (self_dev, thread_dev) = pair
+        .a
+        .netns()
+        .run(|| {
+            (
+                std::fs::read_to_string("/proc/self/net/dev").unwrap(),
+                std::fs::read_to_string("/proc/thread-self/net/dev").unwrap(),
+            )
+        })
+        .unwrap();
+    assert!(!self_dev.contains("veth-a:"), "{self_dev}");
+    assert!(thread_dev.contains("veth-a:"), "{thread_dev}");
 }
 
 #[test]
