@@ -123,6 +123,76 @@ fn root_snapshot_reads_the_target_namespace_not_the_callers() {
 }
 
 #[test]
+fn root_snapshot_carries_per_sa_counters_from_the_sa_dump() {
+    if !can_use_netns("root_snapshot_carries_per_sa_counters_from_the_sa_dump") {
+        return;
+    }
+    let ns = ScratchNetns::new("xdc-sa").expect("namespace");
+    let before = snapshot(&ns);
+    assert_eq!(
+        before.sources.get("sa"),
+        Some(&xfrmdiag_counters::SourceState::Read)
+    );
+    assert!(!before.counters.keys().any(|n| n.starts_with("sa:")));
+    // This host has no ESP, but `allocspi` makes a real (larval) SA the dump returns.
+    let out = ns
+        .ip(&[
+            "xfrm",
+            "state",
+            "allocspi",
+            "src",
+            "10.98.1.2",
+            "dst",
+            "10.98.1.1",
+            "proto",
+            "esp",
+            "reqid",
+            "4",
+            "mode",
+            "tunnel",
+            "min",
+            "0x1000",
+            "max",
+            "0x1fff",
+        ])
+        .expect("allocspi");
+    let spi = out
+        .split_whitespace()
+        .skip_while(|w| *w != "spi")
+        .nth(1)
+        .and_then(|s| s.split('(').next())
+        .unwrap_or_else(|| panic!("no spi in: {out}"))
+        .to_string();
+    let after = snapshot(&ns);
+    for field in [
+        "replay_window",
+        "replay",
+        "integrity_failed",
+        "bytes",
+        "packets",
+    ] {
+        assert_eq!(
+            after.get(&format!("sa:{spi}:{field}")),
+            Some(0),
+            "{field} of {spi}"
+        );
+    }
+    // Through the binary too, with the catalog's meaning.
+    let out = run(&["-n", ns.name(), "counters", "--all", "sa"]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains(&format!("sa:{spi}:integrity_failed")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("failed the integrity check"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
 fn root_inbound_require_esp_moves_tmpl_mismatch_and_udp_inerrors_in_the_receiver_only() {
     if !can_use_netns(
         "root_inbound_require_esp_moves_tmpl_mismatch_and_udp_inerrors_in_the_receiver_only",

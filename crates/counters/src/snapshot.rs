@@ -65,6 +65,19 @@ pub struct SaStats {
     pub packets: u64,
 }
 
+impl From<&xfrmdiag_inventory::Sa> for SaStats {
+    fn from(sa: &xfrmdiag_inventory::Sa) -> Self {
+        SaStats {
+            spi: sa.spi.0,
+            replay_window: u64::from(sa.stats.replay_window),
+            replay: u64::from(sa.stats.replay),
+            integrity_failed: u64::from(sa.stats.integrity_failed),
+            bytes: sa.lifetime.current.bytes,
+            packets: sa.lifetime.current.packets,
+        }
+    }
+}
+
 impl Snapshot {
     /// An empty snapshot stamped now (counters are added with [`Snapshot::add_counter`]).
     pub fn empty(namespace: &str) -> Self {
@@ -79,13 +92,35 @@ impl Snapshot {
         }
     }
 
-    /// Reads every source inside `ns`, on a thread that entered it; the caller never moves.
+    /// Reads every source inside `ns`, on a thread that entered it; the caller never moves:
+    /// the /proc files and the per-SA stats of the SA dump (`ip -s xfrm state`).
     ///
     /// Inside such a thread `/proc/net` still shows the process's main thread's namespace, so the
-    /// files are read from `/proc/thread-self/net`.
+    /// files are read from `/proc/thread-self/net`. The SA dump's netlink socket is opened on the
+    /// same thread, so it belongs to `ns` too. A failed SA dump (no CAP_NET_ADMIN, no XFRM) is a
+    /// problem and an `sa` hole, not an error.
     pub fn take(ns: &Netns) -> Result<Snapshot, Error> {
         let name = ns.display_name().to_string();
-        ns.run(move || Snapshot::take_from(Netns::proc_net_dir(), &name))?
+        ns.run(move || {
+            let mut snapshot = Snapshot::take_from(Netns::proc_net_dir(), &name)?;
+            snapshot.add_sas_of_this_thread();
+            Ok(snapshot)
+        })?
+    }
+
+    /// Adds per-SA counters from an SA dump of the namespace this thread is in.
+    fn add_sas_of_this_thread(&mut self) {
+        match xfrmdiag_inventory::dump_sas(&Netns::Current) {
+            Ok(sas) => {
+                let stats: Vec<SaStats> = sas.iter().map(SaStats::from).collect();
+                self.add_sa_stats(&stats);
+            }
+            Err(e) => {
+                self.sources
+                    .insert("sa".to_string(), SourceState::Unreadable);
+                self.problems.push(format!("sa: cannot dump SAs: {e}"));
+            }
+        }
     }
 
     /// Reads every source from `proc_net_dir` (`/proc/thread-self/net`, or a fixture folder).
