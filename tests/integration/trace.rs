@@ -647,6 +647,40 @@ fn trace_fixture_6_12_function_graph_nesting() {
 }
 
 #[test]
+fn root_trace_as_unprivileged_user_is_one_line_error() {
+    let _serial = serial();
+    if !can_trace("root_trace_as_unprivileged_user_is_one_line_error") {
+        return;
+    }
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!(
+            "SKIP root_trace_as_unprivileged_user_is_one_line_error: no setpriv to drop privileges"
+        );
+        return;
+    }
+    let before = read_state();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_xfrmdiag"))
+        .args(["trace", "--window", "200ms"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("xfrmdiag: cannot start the trace: "),
+        "{err}"
+    );
+    assert_same_state(&before, 0, "unprivileged run");
+}
+
+#[test]
 fn trace_from_missing_file_is_one_line_error() {
     let out = run(&["trace", "--from", "/nonexistent/trace.txt"]);
     assert_eq!(out.status.code(), Some(2));

@@ -54,6 +54,10 @@ pub const FILTER_FUNCTIONS: &[&str] = &[
     "udpv6_queue_rcv_one_skb",
 ];
 
+/// Matched by the globs above but not IPsec: kept out (`set_ftrace_notrace`) so a disk driver
+/// does not flood the buffer.
+pub const NOTRACE_FUNCTIONS: &[&str] = &["ahci*"];
+
 /// Rarely-called functions the probe uses to test the tracer without hooking anything busy.
 pub(crate) const FILTER_PROBE_FUNCTIONS: &[&str] = &["xfrm_input", "ip_rcv", "udp_rcv"];
 
@@ -443,6 +447,10 @@ fn set_up_functions(
                 None => "no function matched the filter".into(),
             },
         };
+    }
+    for pattern in NOTRACE_FUNCTIONS {
+        // Best effort: a pattern that matches nothing is refused, and that is fine.
+        let _ = instance.append("set_ftrace_notrace", pattern);
     }
     if tracer == "function_graph" {
         // Timestamps and task names on every line, as the function tracer has them.
