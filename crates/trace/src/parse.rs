@@ -367,7 +367,8 @@ fn parse_body(body: &str) -> EventKind {
     if let Some(parent) = body[first_end..].trim_start().strip_prefix("<-") {
         return EventKind::Function {
             function: strip_offset(first).to_string(),
-            parent: Some(strip_offset(parent.trim()).to_string()),
+            // func-no-repeats appends "(repeats: 3 delta: …)" after the parent.
+            parent: Some(strip_offset(parent.split_whitespace().next().unwrap_or("")).to_string()),
         };
     }
     EventKind::Function {
@@ -513,6 +514,18 @@ mod tests {
             EventKind::Function {
                 function: "xfrm_input".into(),
                 parent: Some("xfrm4_rcv_encap".into())
+            }
+        );
+    }
+
+    #[test]
+    fn function_line_with_repeats_and_offsets() {
+        let t = parse("  python3-1 [000] ..s1. 5.000001: xfrm_input+0x0/0x9c0 <-xfrm4_rcv_spi+0x1a/0x30 (repeats: 2 delta: -12)");
+        assert_eq!(
+            t.events[0].kind,
+            EventKind::Function {
+                function: "xfrm_input".into(),
+                parent: Some("xfrm4_rcv_spi".into())
             }
         );
     }
