@@ -490,7 +490,7 @@ fn result(v: &serde_json::Value) -> TraceResult {
 #[test]
 fn trace_fixture_6_18_no_socket_events_with_stacks() {
     let r = result(&from_fixture(
-        "6.18-nosocket-events",
+        "linux-6.18-trace-nosocket-events",
         &["--reason", "NO_SOCKET", "--dev", "veth-b"],
     ));
     assert!(
@@ -524,7 +524,7 @@ fn trace_fixture_6_18_no_socket_events_with_stacks() {
 #[test]
 fn trace_fixture_6_18_xfrm_policy_events() {
     let r = result(&from_fixture(
-        "6.18-xfrm-policy-events",
+        "linux-6.18-trace-xfrm-policy-events",
         &["--location", "udp_*"],
     ));
     assert_eq!(r.summary.drops.len(), 1, "{:#?}", r.summary);
@@ -539,9 +539,9 @@ fn trace_fixture_6_18_xfrm_policy_events() {
 
 #[test]
 fn trace_fixture_6_1_function_raw_address_symbolized_and_lost_reported() {
-    let dir = fixtures().join("6.1-icvfail-function");
+    let dir = fixtures().join("linux-6.1-trace-icvfail-function");
     let r = result(&from_fixture(
-        "6.1-icvfail-function",
+        "linux-6.1-trace-icvfail-function",
         &[
             "--kallsyms-root",
             dir.to_str().unwrap(),
@@ -597,7 +597,7 @@ fn trace_fixture_6_1_function_raw_address_symbolized_and_lost_reported() {
 
     // Without kallsyms the address stays an address, and the output says why.
     let r = result(&from_fixture(
-        "6.1-icvfail-function",
+        "linux-6.1-trace-icvfail-function",
         &["--kallsyms-root", "/nonexistent"],
     ));
     assert!(r
@@ -614,7 +614,7 @@ fn trace_fixture_6_1_function_raw_address_symbolized_and_lost_reported() {
 
 #[test]
 fn trace_fixture_6_12_function_graph_nesting() {
-    let r = result(&from_fixture("6.12-notfound-graph", &[]));
+    let r = result(&from_fixture("linux-6.12-trace-notfound-graph", &[]));
     assert!(
         r.notes.iter().all(|n| !n.contains("not understood")),
         "{:?}",
