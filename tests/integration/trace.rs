@@ -308,6 +308,88 @@ fn root_trace_function_tracer_refusal_is_reported_once_and_events_still_captured
     }
 }
 
+#[test]
+fn root_trace_probe_reports_what_this_kernel_allows() {
+    let _serial = serial();
+    if !can_trace("root_trace_probe_reports_what_this_kernel_allows") {
+        return;
+    }
+    let out = run(&["trace", "--probe", "--json"]);
+    assert_success(&out);
+    let v = json(&out);
+    assert_eq!(v["tracefs"], "/sys/kernel/tracing", "{v}");
+    assert_eq!(v["instances"], true, "{v}");
+    for tracer in ["function", "function_graph"] {
+        let t = &v[tracer];
+        // Either it works, or the probe says why (EPERM under lockdown, or not in instances).
+        assert!(
+            t["usable"] == true || t["reason"].as_str().is_some_and(|r| !r.is_empty()),
+            "{tracer}: {t}"
+        );
+    }
+    let kfree = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "skb:kfree_skb")
+        .expect("kfree_skb listed");
+    assert_eq!(kfree["present"], true);
+    let fields: Vec<&str> = kfree["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f.as_str())
+        .collect();
+    assert!(
+        fields.contains(&"reason") && fields.contains(&"location"),
+        "{fields:?}"
+    );
+    // What the probe says is what a capture does.
+    let out = run(&["trace", "--window", "200ms", "--json", "--summary-only"]);
+    assert_success(&out);
+    let capture = json(&out);
+    let state = capture["function_tracer"]["state"].as_str().unwrap();
+    assert_eq!(
+        state == "used",
+        v["function"]["usable"] == true,
+        "{capture}"
+    );
+    assert_eq!(capture["events"].as_array().map(Vec::len), Some(0));
+    assert_eq!(capture["stack_on_drop"], v["stacktrace_trigger"]);
+}
+
+#[test]
+fn root_trace_status_line_only_on_a_terminal() {
+    let _serial = serial();
+    if !can_trace("root_trace_status_line_only_on_a_terminal") {
+        return;
+    }
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!(
+            "SKIP root_trace_status_line_only_on_a_terminal: no `script` to provide a terminal"
+        );
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_xfrmdiag");
+    // Under `script`, stderr is a terminal: the status line is drawn (and cleared at the end).
+    let out = Command::new("script")
+        .args(["-qec", &format!("{bin} trace --window 600ms"), "/dev/null"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text.contains("tracing ("),
+        "no status line on a terminal: {text}"
+    );
+    // Without a terminal: no status line, no escape codes.
+    let out = run(&["trace", "--window", "300ms"]);
+    assert_success(&out);
+    assert!(!stderr(&out).contains("tracing ("), "{}", stderr(&out));
+    assert!(!stderr(&out).contains('\x1b'));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Leaving the system as found.
 
