@@ -268,6 +268,47 @@ fn root_trace_sees_xfrm_policy_drop_at_udp_delivery() {
     drop_pair_then_check(pair, &before);
 }
 
+#[test]
+fn root_trace_reports_lost_events_when_the_buffer_overruns() {
+    let _serial = serial();
+    if !can_trace("root_trace_reports_lost_events_when_the_buffer_overruns") {
+        return;
+    }
+    let pair = VethPair::new("xdtr-lost").expect("veth pair");
+    let before = read_state();
+    // A tiny ring buffer and a burst of drops (each with a kernel stack): the kernel must
+    // overwrite events before the reader gets them, and the result must say so.
+    let options = CaptureOptions {
+        buffer_size_kb: 4,
+        ..events_only()
+    };
+    let capture = Capture::start(options).expect("start capture");
+    let dst = pair.b_v4.clone();
+    pair.a
+        .netns()
+        .run(move || -> std::io::Result<()> {
+            let sock = std::net::UdpSocket::bind("0.0.0.0:0")?;
+            for _ in 0..5000 {
+                sock.send_to(b"burst", (dst.as_str(), 9))?;
+            }
+            Ok(())
+        })
+        .expect("enter namespace")
+        .expect("send burst");
+    let result = capture.stop().expect("stop capture");
+    assert!(
+        result.lost_events > 0,
+        "no lost events reported: {} events read",
+        result.events.len()
+    );
+    assert!(
+        result.notes.iter().any(|n| n.contains("lost")),
+        "{:?}",
+        result.notes
+    );
+    drop_pair_then_check(pair, &before);
+}
+
 fn drop_pair_then_check(pair: VethPair, before: &TracefsState) {
     drop(pair);
     assert_same_state(before, std::process::id(), "a capture through the library");
