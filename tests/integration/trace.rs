@@ -309,6 +309,39 @@ fn root_trace_reports_lost_events_when_the_buffer_overruns() {
     drop_pair_then_check(pair, &before);
 }
 
+#[test]
+fn root_trace_summary_stays_complete_beyond_max_events() {
+    let _serial = serial();
+    if !can_trace("root_trace_summary_stays_complete_beyond_max_events") {
+        return;
+    }
+    let pair = VethPair::new("xdtr-max").expect("veth pair");
+    let before = read_state();
+    let mut options = events_only();
+    options.max_events = 3;
+    options.drop_filter.reasons = vec!["NO_SOCKET".into()];
+    options.drop_filter.locations = vec!["__udp4_lib_rcv".into()];
+    let capture = Capture::start(options).expect("start capture");
+    for _ in 0..20 {
+        udp_send(&pair.a, &pair.b_v4, 9);
+    }
+    let result = capture.stop().expect("stop capture");
+    assert_eq!(result.events.len(), 3);
+    assert!(result.events_not_kept > 0);
+    let counted: u64 = result.summary.drops.iter().map(|d| d.count).sum();
+    assert!(
+        counted >= 20,
+        "summary counted {counted} NO_SOCKET drops: {:#?}",
+        result.summary
+    );
+    assert!(
+        result.notes.iter().any(|n| n.contains("not kept")),
+        "{:?}",
+        result.notes
+    );
+    drop_pair_then_check(pair, &before);
+}
+
 fn drop_pair_then_check(pair: VethPair, before: &TracefsState) {
     drop(pair);
     assert_same_state(before, std::process::id(), "a capture through the library");

@@ -193,6 +193,13 @@ impl TraceParser {
         self.out
     }
 
+    /// Takes the events parsed so far except the last one, which may still get stack frames.
+    pub fn take_settled_events(&mut self) -> Vec<TraceEvent> {
+        let keep_from = self.out.events.len().saturating_sub(1);
+        let last = self.out.events.split_off(keep_from);
+        std::mem::replace(&mut self.out.events, last)
+    }
+
     pub fn feed_line(&mut self, line: &str) {
         self.out.lines += 1;
         let trimmed = line.trim_start();
