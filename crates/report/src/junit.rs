@@ -1,1 +1,114 @@
-//! Rendering of junit results.
+//! JUnit XML for CI servers (Jenkins, GitLab, GitHub test reporters): one `<testsuite>` per
+//! checklist run, one `<testcase>` per check. A failed check is a `<failure>`, a skipped one
+//! `<skipped>`; a warning passes and says so in `<system-out>`.
+
+use std::fmt::Write as _;
+
+use xfrmdiag_checklist::{RunReport, Status};
+
+/// The whole document.
+pub fn checklist(report: &RunReport) -> String {
+    let s = &report.summary;
+    let secs = |ms: u64| format!("{:.3}", ms as f64 / 1000.0);
+    let mut out = String::new();
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"xfrmdiag check\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{}\">",
+        s.total,
+        s.fail,
+        s.skip,
+        secs(report.duration_ms)
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{}\">",
+        escape(&report.checklist),
+        s.total,
+        s.fail,
+        s.skip,
+        secs(report.duration_ms)
+    );
+    out.push_str("    <properties>\n");
+    for (name, value) in [("source", &report.source), ("netns", &report.netns)] {
+        let _ = writeln!(
+            out,
+            "      <property name=\"{name}\" value=\"{}\"/>",
+            escape(value)
+        );
+    }
+    out.push_str("    </properties>\n");
+    for r in &report.results {
+        let _ = write!(
+            out,
+            "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\"",
+            escape(&r.name),
+            escape(&format!("{}.{}", report.checklist, r.kind)),
+            secs(r.duration_ms)
+        );
+        out.push_str(">\n");
+        let observed = r.observed.as_deref().unwrap_or("-");
+        match r.status {
+            Status::Fail => {
+                let _ = writeln!(
+                    out,
+                    "      <failure message=\"{}\" type=\"{}\">observed: {}</failure>",
+                    escape(&r.reason),
+                    escape(&r.kind),
+                    escape(observed)
+                );
+            }
+            Status::Skip => {
+                let _ = writeln!(out, "      <skipped message=\"{}\"/>", escape(&r.reason));
+            }
+            Status::Pass | Status::Warn => {}
+        }
+        let prefix = if r.status == Status::Warn {
+            "WARNING (severity = warning, does not fail the run): "
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "      <system-out>{}{}\nobserved: {}\nnetns: {}</system-out>",
+            prefix,
+            escape(&r.reason),
+            escape(observed),
+            escape(&r.netns)
+        );
+        out.push_str("    </testcase>\n");
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+/// Escapes text for an XML attribute or element, dropping characters XML 1.0 cannot carry.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' | '\t' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_control_characters() {
+        assert_eq!(
+            escape("a<b & \"c\"\u{1}"),
+            "a&lt;b &amp; &quot;c&quot;\u{fffd}"
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! Running a checklist: every check in order, each in its namespace, results collected.
+
+use std::time::Instant;
+
+use xfrmdiag_netns::Netns;
+
+use crate::kinds::{self, Context, Outcome, Verdict};
+use crate::model::{Check, Checklist, Severity, Spec};
+use crate::result::{CheckResult, RunReport, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Netns(#[from] xfrmdiag_netns::Error),
+}
+
+/// Where a run looks: the default namespace (`-n`), and the filesystem roots.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    pub base: Context,
+}
+
+impl Runner {
+    pub fn new(netns: Netns) -> Runner {
+        Runner {
+            base: Context::system(netns),
+        }
+    }
+
+    /// Checks every namespace the checklist names exists, before anything runs.
+    pub fn preflight(&self, checklist: &Checklist) -> Result<(), Error> {
+        self.base.netns.check()?;
+        for check in &checklist.checks {
+            if let Some(name) = &check.netns {
+                Netns::Named(name.clone()).check()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs every check in order; `progress` sees each result as it is made.
+    pub fn run(&self, checklist: &Checklist, mut progress: impl FnMut(&CheckResult)) -> RunReport {
+        let started = Instant::now();
+        let mut results = Vec::new();
+        for (i, check) in checklist.checks.iter().enumerate() {
+            let ctx = self.context_for(check);
+            let t = Instant::now();
+            let outcome = run_one(check, &ctx);
+            let status = match (outcome.verdict, check.severity) {
+                (Verdict::Pass, _) => Status::Pass,
+                (Verdict::Skip, _) => Status::Skip,
+                (Verdict::Fail, Severity::Error) => Status::Fail,
+                (Verdict::Fail, Severity::Warning) => Status::Warn,
+            };
+            let result = CheckResult {
+                index: i + 1,
+                name: check.name.clone(),
+                kind: check.spec.kind().to_string(),
+                netns: ctx.netns.display_name().to_string(),
+                status,
+                severity: check.severity,
+                reason: outcome.reason,
+                observed: outcome.observed,
+                line: check.line,
+                duration_ms: t.elapsed().as_millis() as u64,
+            };
+            progress(&result);
+            results.push(result);
+        }
+        let summary = RunReport::summarize(&results);
+        RunReport {
+            checklist: checklist.name.clone(),
+            source: checklist.source.clone(),
+            netns: self.base.netns.display_name().to_string(),
+            ok: summary.fail == 0,
+            summary,
+            results,
+            duration_ms: started.elapsed().as_millis() as u64,
+        }
+    }
+
+    fn context_for(&self, check: &Check) -> Context {
+        let mut ctx = self.base.clone();
+        if let Some(name) = &check.netns {
+            ctx.netns = Netns::Named(name.clone());
+        }
+        ctx
+    }
+}
+
+fn run_one(check: &Check, ctx: &Context) -> Outcome {
+    match &check.spec {
+        Spec::Sysctl(c) => kinds::sysctl::run(c, ctx),
+        Spec::Socket(c) => kinds::socket::run(c, ctx),
+        Spec::ModuleOrFeature(c) => kinds::feature::run(c, ctx),
+        Spec::DefaultPolicy(c) => kinds::default_policy::run(c, ctx),
+        Spec::Sa(c) => kinds::sa::run(c, ctx),
+        Spec::Policy(c) => kinds::policy::run(c, ctx),
+        Spec::Counter(c) => kinds::counter::run(c, ctx),
+        Spec::TraceCapability(c) => kinds::trace::run(c, ctx),
+        Spec::Diagnose(c) => kinds::diagnose::run(c, ctx),
+    }
+}
