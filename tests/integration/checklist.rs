@@ -1,4 +1,473 @@
-//! Integration tests for checklist.
+//! Integration tests for `xfrmdiag check`: checklists run against namespaces the tests create,
+//! with passing and failing cases per check kind, JUnit parsed back, malformed files rejected.
 
-#[allow(unused_imports)]
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
 use crate::util::*;
+
+/// A checklist file in a temporary directory, removed on drop.
+struct TempFile {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl TempFile {
+    fn new(test: &str, text: &str) -> TempFile {
+        let dir = std::env::temp_dir().join(format!("xfrmdiag-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("checklist.toml");
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .expect("write checklist");
+        TempFile { dir, path }
+    }
+
+    fn path(&self) -> &str {
+        self.path.to_str().expect("utf-8 path")
+    }
+
+    fn sibling(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `results[i].status` of a JSON run, by check name.
+fn status_of(json: &serde_json::Value, name: &str) -> String {
+    json["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no result named {name} in {json:#}"))["status"]
+        .as_str()
+        .expect("status")
+        .to_string()
+}
+
+fn result_of<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    json["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no result named {name} in {json:#}"))
+}
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().expect("exit code")
+}
+
+#[test]
+fn root_sysctl_reads_the_value_of_the_namespace() {
+    if !can_use_netns("root_sysctl_reads_the_value_of_the_namespace") {
+        return;
+    }
+    let ns = ScratchNetns::new("xd-chk-sysctl").expect("namespace");
+    // A value different from the caller's namespace proves the read happened inside `ns`.
+    let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").expect("host value");
+    let wanted = if host.trim() == "1" { "0" } else { "1" };
+    let set = ns
+        .exec(&["sysctl", "-qw", &format!("net.ipv4.ip_forward={wanted}")])
+        .expect("sysctl");
+    assert!(set.status.success(), "{set:?}");
+
+    let file = TempFile::new(
+        "sysctl",
+        &format!(
+            r#"
+name = "sysctl"
+[variables]
+forward = "{wanted}"
+
+[[check]]
+kind = "sysctl"
+name = "forwarding as set"
+key = "net.ipv4.ip_forward"
+equals = "${{forward}}"
+
+[[check]]
+kind = "sysctl"
+name = "range holds"
+key = "net/ipv4/ip_forward"
+min = 0
+max = 1
+
+[[check]]
+kind = "sysctl"
+name = "forwarding as the host has it"
+key = "net.ipv4.ip_forward"
+equals = {host}
+
+[[check]]
+kind = "sysctl"
+name = "no such key"
+key = "net.ipv4.no_such_sysctl"
+equals = 1
+"#,
+            host = host.trim()
+        ),
+    );
+    let out = run(&["check", file.path(), "-n", ns.name(), "--json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let json = json(&out);
+    assert_eq!(status_of(&json, "forwarding as set"), "pass");
+    assert_eq!(result_of(&json, "forwarding as set")["observed"], wanted);
+    assert_eq!(status_of(&json, "range holds"), "pass");
+    assert_eq!(status_of(&json, "forwarding as the host has it"), "fail");
+    assert_eq!(status_of(&json, "no such key"), "fail");
+    assert_eq!(json["summary"]["fail"], 2);
+    assert_eq!(json["netns"], ns.name());
+
+    // The same file with --var and the value set in the namespace: everything about forwarding passes.
+    let file = TempFile::new(
+        "sysctl-var",
+        "name = \"v\"\n[variables]\nforward = \"x\"\n[[check]]\nkind = \"sysctl\"\nkey = \"net.ipv4.ip_forward\"\nequals = \"${forward}\"\n",
+    );
+    let out = run(&[
+        "check",
+        file.path(),
+        "-n",
+        ns.name(),
+        "--var",
+        &format!("forward={wanted}"),
+    ]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("1 passed, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn root_socket_sees_udp_sockets_bound_in_the_namespace() {
+    if !can_use_netns("root_socket_sees_udp_sockets_bound_in_the_namespace") {
+        return;
+    }
+    let ns = ScratchNetns::new("xd-chk-sock").expect("namespace");
+    // Sockets created inside the namespace stay there while this test holds them.
+    let _sockets = ns
+        .netns()
+        .run(|| {
+            (
+                std::net::UdpSocket::bind("0.0.0.0:4500").expect("bind 4500"),
+                std::net::UdpSocket::bind("[::1]:500").expect("bind [::1]:500"),
+            )
+        })
+        .expect("run in namespace");
+    let file = TempFile::new(
+        "socket",
+        r#"
+name = "sockets"
+[[check]]
+kind = "socket"
+name = "nat-t"
+port = 4500
+
+[[check]]
+kind = "socket"
+name = "ike on v6 loopback"
+port = 500
+family = "ipv6"
+address = "::1"
+
+[[check]]
+kind = "socket"
+name = "ike on v4"
+port = 500
+family = "ipv4"
+
+[[check]]
+kind = "socket"
+name = "nothing on 4501"
+port = 4501
+present = false
+"#,
+    );
+    let out = run(&["check", file.path(), "-n", ns.name(), "--json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let json = json(&out);
+    assert_eq!(status_of(&json, "nat-t"), "pass");
+    let reason = result_of(&json, "nat-t")["reason"].as_str().unwrap();
+    assert!(reason.contains("UDP_ENCAP"), "{reason}");
+    assert!(result_of(&json, "nat-t")["observed"]
+        .as_str()
+        .unwrap()
+        .contains("0.0.0.0:4500"));
+    assert_eq!(status_of(&json, "ike on v6 loopback"), "pass");
+    assert_eq!(status_of(&json, "ike on v4"), "fail");
+    assert_eq!(status_of(&json, "nothing on 4501"), "pass");
+
+    // Another namespace does not see these sockets.
+    let other = ScratchNetns::new("xd-chk-sock2").expect("namespace");
+    let out = run(&["check", file.path(), "-n", other.name(), "--json"]);
+    let other_json = crate::util::json(&out);
+    assert_eq!(status_of(&other_json, "nat-t"), "fail");
+    assert_eq!(status_of(&other_json, "nothing on 4501"), "pass");
+}
+
+#[test]
+fn root_module_or_feature_reports_what_the_kernel_has() {
+    if !can_use_netns("root_module_or_feature_reports_what_the_kernel_has") {
+        return;
+    }
+    let ns = ScratchNetns::new("xd-chk-feat").expect("namespace");
+    let file = TempFile::new(
+        "feature",
+        r#"
+name = "features"
+[[check]]
+kind = "module-or-feature"
+name = "xfrm_user"
+feature = "xfrm-user"
+
+[[check]]
+kind = "module-or-feature"
+name = "stats"
+feature = "xfrm-statistics"
+
+[[check]]
+kind = "module-or-feature"
+name = "esp4"
+feature = "esp4"
+"#,
+    );
+    let out = run(&["check", file.path(), "-n", ns.name(), "--json"]);
+    let json = json(&out);
+    assert_eq!(status_of(&json, "xfrm_user"), "pass", "{json:#}");
+    // What the kernel really has decides the expected result: ESP built in, loaded, or loadable.
+    let esp_here = Path::new("/sys/module/esp4").exists()
+        || std::fs::read_to_string("/proc/modules").is_ok_and(|m| m.contains("esp4 "))
+        || std::fs::read_to_string("/proc/kallsyms")
+            .is_ok_and(|k| k.contains(" esp_input\n") || k.contains(" esp_input\t"))
+        || std::fs::read_to_string(format!(
+            "/lib/modules/{}/modules.dep",
+            std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+        ))
+        .is_ok_and(|d| d.contains("/esp4.ko"));
+    let stats_here = Path::new("/proc/net/xfrm_stat").exists();
+    assert_eq!(
+        status_of(&json, "stats"),
+        if stats_here { "pass" } else { "fail" }
+    );
+    if esp_here {
+        assert_eq!(status_of(&json, "esp4"), "pass", "{json:#}");
+        assert_eq!(code(&out), if stats_here { 0 } else { 1 });
+    } else {
+        eprintln!("this kernel has no ESP: expecting the esp4 check to fail");
+        assert_eq!(status_of(&json, "esp4"), "fail", "{json:#}");
+        let reason = result_of(&json, "esp4")["reason"].as_str().unwrap();
+        assert!(reason.contains("CONFIG_INET_ESP"), "{reason}");
+        assert_eq!(code(&out), 1);
+    }
+}
+
+#[test]
+fn root_junit_parses_back_with_the_same_counts() {
+    if !can_use_netns("root_junit_parses_back_with_the_same_counts") {
+        return;
+    }
+    let ns = ScratchNetns::new("xd-chk-junit").expect("namespace");
+    let file = TempFile::new(
+        "junit",
+        r#"
+name = "junit <&> check"
+[[check]]
+kind = "sysctl"
+name = "passes"
+key = "net.ipv4.conf.all.disable_xfrm"
+equals = 0
+
+[[check]]
+kind = "sysctl"
+name = "fails \"quoted\" & <marked>"
+key = "net.ipv4.conf.all.disable_xfrm"
+equals = 1
+
+[[check]]
+kind = "sysctl"
+name = "warns"
+key = "net.ipv4.conf.all.disable_xfrm"
+equals = 1
+severity = "warning"
+
+[[check]]
+kind = "diagnose"
+name = "maybe skipped"
+dst = "10.0.0.2"
+port = 9
+"#,
+    );
+    let junit = file.sibling("junit.xml");
+    let out = run(&[
+        "check",
+        file.path(),
+        "-n",
+        ns.name(),
+        "--json",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let json = json(&out);
+    let xml = std::fs::read_to_string(&junit).expect("junit file written");
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .expect("testsuite");
+    assert_eq!(suite.attribute("name"), Some("junit <&> check"));
+    let attr = |name: &str| suite.attribute(name).unwrap().parse::<u64>().unwrap();
+    assert_eq!(attr("tests"), json["summary"]["total"].as_u64().unwrap());
+    assert_eq!(attr("failures"), json["summary"]["fail"].as_u64().unwrap());
+    assert_eq!(attr("skipped"), json["summary"]["skip"].as_u64().unwrap());
+    let cases: Vec<_> = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 4);
+    let failed: Vec<&str> = cases
+        .iter()
+        .filter(|c| c.children().any(|n| n.has_tag_name("failure")))
+        .map(|c| c.attribute("name").unwrap())
+        .collect();
+    assert_eq!(failed, vec!["fails \"quoted\" & <marked>"]);
+    let failure = cases[1]
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .unwrap();
+    assert!(failure
+        .attribute("message")
+        .unwrap()
+        .contains("expected = 1"));
+    assert!(cases[2]
+        .children()
+        .find(|n| n.has_tag_name("system-out"))
+        .and_then(|n| n.text())
+        .unwrap()
+        .starts_with("WARNING"));
+    let skipped = cases
+        .iter()
+        .filter(|c| c.children().any(|n| n.has_tag_name("skipped")))
+        .count() as u64;
+    assert_eq!(skipped, json["summary"]["skip"].as_u64().unwrap());
+}
+
+#[test]
+fn malformed_files_are_rejected_with_their_position_before_anything_runs() {
+    let cases = [
+        (
+            "name = \"x\"\n[[check]]\nkind = \"sysctl\"\nkey = \"a.b\"\nequals = 1\nequal = 2\n",
+            ":6:1: unknown field `equal`",
+        ),
+        (
+            "name = \"x\"\n[[check]]\nkind = \"socket\"\nport = \"four\"\n",
+            ":4:8: invalid value",
+        ),
+        (
+            "name = \"x\"\n[[check]]\nkind = \"sysctl\"\nkey = \"${nope}\"\nequals = 1\n",
+            ":4:7: variable `nope` is not defined",
+        ),
+        (
+            "name = \"x\"\n[[check]]\nkind = \"sa\"\nproto = \"esp\"\nmode = \"tunel\"\n",
+            ":5:8: unknown variant `tunel`",
+        ),
+        ("name = \"x\"\n[[check]\n", ":2:"),
+    ];
+    for (i, (text, wanted)) in cases.iter().enumerate() {
+        // A check that would fail if it ran, to prove nothing ran.
+        let file = TempFile::new(&format!("malformed-{i}"), text);
+        let out = run(&["check", file.path()]);
+        assert_eq!(code(&out), 2, "case {i}: {}", stdout(&out));
+        assert!(stdout(&out).is_empty(), "case {i}: {}", stdout(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.starts_with("xfrmdiag: invalid checklist: "), "{err}");
+        assert!(
+            err.contains(&format!("{}{wanted}", file.path())),
+            "case {i}: wanted `{wanted}` in: {err}"
+        );
+    }
+    let out = run(&["check", "/nonexistent/checklist.toml"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("cannot read checklist"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn unknown_var_and_missing_namespace_are_environment_errors() {
+    let file = TempFile::new(
+        "env-errors",
+        "name = \"x\"\n[variables]\nport = 1\n[[check]]\nkind = \"sysctl\"\nkey = \"net.ipv4.ip_forward\"\nmin = 0\n",
+    );
+    let out = run(&["check", file.path(), "--var", "prot=2"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("declares no variable `prot` (declared: port)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["check", file.path(), "-n", "xfrmdiag-no-such-ns"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn builtins_are_listed_and_unknown_ones_rejected() {
+    let out = run(&["check", "--builtin", "--list"]);
+    assert_success(&out);
+    assert!(stdout(&out).starts_with("host-ready "), "{}", stdout(&out));
+    let out = run(&["check", "--builtin", "nope"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("--builtin --list"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn root_builtin_host_ready_runs_every_check() {
+    if !can_use_netns("root_builtin_host_ready_runs_every_check") {
+        return;
+    }
+    let ns = ScratchNetns::new("xd-chk-ready").expect("namespace");
+    let out = run(&[
+        "check",
+        "--builtin",
+        "host-ready",
+        "-n",
+        ns.name(),
+        "--json",
+    ]);
+    let json = json(&out);
+    assert!(matches!(code(&out), 0 | 1), "{}", stderr(&out));
+    assert_eq!(json["ok"], code(&out) == 0);
+    assert_eq!(status_of(&json, "XFRM netlink (xfrm_user)"), "pass");
+    let total = json["summary"]["total"].as_u64().unwrap();
+    assert_eq!(total as usize, json["results"].as_array().unwrap().len());
+    // Human output: a table and a summary line naming the counts.
+    let out = run(&["check", "--builtin", "host-ready", "-n", ns.name()]);
+    let text = stdout(&out);
+    assert!(text.contains("XFRM netlink (xfrm_user)"), "{text}");
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .contains(&format!("({total} checks")),
+        "{text}"
+    );
+}

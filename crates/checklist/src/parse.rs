@@ -277,7 +277,12 @@ fn typed_check(item: Spanned<DeValue<'_>>) -> Result<Check, Located> {
 
     let rest = Spanned::new(span.clone(), DeValue::Table(table));
     let spec = deserialize_spec(&kind_name, rest).map_err(|e| {
-        let message = e.message().to_string();
+        let mut message = e.message().to_string();
+        if message.starts_with("unknown field") {
+            message.push_str(
+                ", or one of the keys every check has: `kind`, `name`, `netns`, `severity`",
+            );
+        }
         // serde names the struct in "missing field" messages; say which kind instead.
         (
             e.span().or(Some(span.clone())),
