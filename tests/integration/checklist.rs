@@ -471,3 +471,34 @@ fn root_builtin_host_ready_runs_every_check() {
         "{text}"
     );
 }
+
+#[test]
+fn example_checklists_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples/") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        seen += 1;
+        // A namespace that does not exist stops the run after validation, so nothing runs or sends.
+        let out = run(&[
+            "check",
+            path.to_str().unwrap(),
+            "-n",
+            "xfrmdiag-no-such-ns-examples",
+        ]);
+        assert_eq!(code(&out), 2);
+        assert!(
+            stderr(&out).contains("network namespace 'xfrmdiag-no-such-ns-examples' not found"),
+            "{}: {}",
+            path.display(),
+            stderr(&out)
+        );
+    }
+    assert!(
+        seen >= 2,
+        "examples/ has the tunnel and transport checklists"
+    );
+}
