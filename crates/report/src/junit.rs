@@ -104,6 +104,66 @@ pub fn escape(text: &str) -> String {
 mod tests {
     use super::*;
 
+    use xfrmdiag_checklist::model::Severity;
+    use xfrmdiag_checklist::CheckResult;
+
+    fn result(index: usize, name: &str, status: Status) -> CheckResult {
+        CheckResult {
+            index,
+            name: name.into(),
+            kind: "sysctl".into(),
+            netns: "(current)".into(),
+            status,
+            severity: Severity::Error,
+            reason: format!("reason <{index}> & \u{7}"),
+            observed: Some("0".into()),
+            line: index,
+            duration_ms: 1,
+        }
+    }
+
+    #[test]
+    fn parses_back_as_xml_with_the_counts() {
+        let results = vec![
+            result(1, "a \"quoted\" name", Status::Pass),
+            result(2, "b", Status::Fail),
+            result(3, "c", Status::Skip),
+            result(4, "d", Status::Warn),
+        ];
+        let summary = RunReport::summarize(&results);
+        let report = RunReport {
+            checklist: "list & co".into(),
+            source: "x.toml".into(),
+            netns: "(current)".into(),
+            ok: false,
+            summary,
+            results,
+            duration_ms: 1234,
+        };
+        let xml = checklist(&report);
+        let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+        let root = doc.root_element();
+        assert_eq!(root.tag_name().name(), "testsuites");
+        assert_eq!(root.attribute("tests"), Some("4"));
+        assert_eq!(root.attribute("failures"), Some("1"));
+        assert_eq!(root.attribute("skipped"), Some("1"));
+        assert_eq!(root.attribute("time"), Some("1.234"));
+        let suite = root.first_element_child().unwrap();
+        assert_eq!(suite.attribute("name"), Some("list & co"));
+        let cases: Vec<_> = suite
+            .children()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        assert_eq!(cases[0].attribute("name"), Some("a \"quoted\" name"));
+        let failure = cases[1].first_element_child().unwrap();
+        assert_eq!(failure.tag_name().name(), "failure");
+        assert_eq!(failure.attribute("message"), Some("reason <2> & \u{fffd}"));
+        assert!(cases[2].children().any(|n| n.has_tag_name("skipped")));
+        assert!(!cases[3]
+            .children()
+            .any(|n| n.has_tag_name("failure") || n.has_tag_name("skipped")));
+    }
+
     #[test]
     fn escapes_markup_and_control_characters() {
         assert_eq!(
