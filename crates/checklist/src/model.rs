@@ -402,6 +402,9 @@ pub struct SaCheck {
     pub max_count: Option<Int>,
     /// Fail when an SA has used more than (100 - this)% of a hard limit (bytes, packets, time).
     pub lifetime_margin_percent: Option<Int>,
+    /// Count larval SAs (no keys yet, IKE still negotiating) too.
+    #[serde(default)]
+    pub include_larval: bool,
 }
 
 /// A policy template (`tmpl …`) to expect.

@@ -411,6 +411,54 @@ fn validate(checks: &[(Range<usize>, Check)]) -> Result<(), (Range<usize>, Strin
                         return err("`lifetime_margin_percent` must be 0-100".to_string());
                     }
                 }
+                for (key, value) in [("src", &c.src), ("dst", &c.dst)] {
+                    if let Some(v) = value {
+                        if v.parse::<std::net::IpAddr>().is_err() {
+                            return err(format!("`{key} = \"{v}\"` is not an IP address"));
+                        }
+                    }
+                }
+                if let Some(spi) = c.spi {
+                    if u32::try_from(spi.0).is_err() {
+                        return err(format!("`spi = {}` does not fit in 32 bits", spi.0));
+                    }
+                }
+            }
+            Spec::Policy(c) => {
+                for (key, value) in [("src", &c.src), ("dst", &c.dst)] {
+                    if let Some(v) = value {
+                        if crate::kinds::policy::parse_prefix(v).is_none() {
+                            return err(format!(
+                                "`{key} = \"{v}\"` is not a prefix or address (e.g. 10.1.0.0/16)"
+                            ));
+                        }
+                    }
+                }
+                if let Some(l) = &c.l4proto {
+                    if crate::kinds::policy::parse_l4proto(l).is_none() {
+                        return err(format!(
+                            "`l4proto = \"{l}\"` is not a protocol: udp, tcp, icmp, ipv6-icmp, any or a number"
+                        ));
+                    }
+                }
+                if let Some(t) = &c.template {
+                    for (key, value) in [("src", &t.src), ("dst", &t.dst)] {
+                        if let Some(v) = value {
+                            if v.parse::<std::net::IpAddr>().is_err() {
+                                return err(format!(
+                                    "template `{key} = \"{v}\"` is not an IP address"
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            Spec::Socket(c) => {
+                if let Some(a) = &c.address {
+                    if a.parse::<std::net::IpAddr>().is_err() {
+                        return err(format!("`address = \"{a}\"` is not an IP address"));
+                    }
+                }
             }
             Spec::Counter(c) => {
                 if !crate::kinds::counter::is_known(&c.counter) {
