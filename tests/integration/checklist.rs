@@ -502,3 +502,439 @@ fn example_checklists_are_valid() {
         "examples/ has the tunnel and transport checklists"
     );
 }
+
+#[test]
+fn root_policy_and_default_policy_checks_read_the_namespace_configuration() {
+    if !can_use_netns("root_policy_and_default_policy_checks_read_the_namespace_configuration") {
+        return;
+    }
+    let ns = ScratchNetns::new("xd-chk-pol").expect("namespace");
+    ns.ip_batch(
+        "xfrm policy add src 10.1.0.0/16 dst 10.2.0.0/16 dir out tmpl src 192.0.2.1 dst 198.51.100.1 proto esp mode tunnel reqid 7\n\
+         xfrm policy add src 10.2.0.0/16 dst 10.1.0.0/16 proto udp dir in action block\n\
+         xfrm policy setdefault in accept fwd block out accept\n",
+    )
+    .expect("policies");
+    let file = TempFile::new(
+        "policy",
+        r#"
+name = "policies"
+[variables]
+local_net = "10.1.0.0/16"
+remote_net = "10.2.0.0/16"
+
+[[check]]
+kind = "policy"
+name = "out with tunnel template"
+dir = "out"
+src = "${local_net}"
+dst = "${remote_net}"
+action = "allow"
+template = { proto = "esp", mode = "tunnel", src = "192.0.2.1", dst = "198.51.100.1", reqid = 7 }
+
+[[check]]
+kind = "policy"
+name = "out with transport template"
+dir = "out"
+src = "${local_net}"
+dst = "${remote_net}"
+template = { mode = "transport" }
+
+[[check]]
+kind = "policy"
+name = "in blocks udp"
+dir = "in"
+src = "${remote_net}"
+dst = "${local_net}"
+l4proto = "udp"
+action = "block"
+
+[[check]]
+kind = "policy"
+name = "fwd missing"
+dir = "fwd"
+src = "${remote_net}"
+dst = "${local_net}"
+
+[[check]]
+kind = "policy"
+name = "no clear-text bypass"
+dir = "out"
+src = "${local_net}"
+dst = "0.0.0.0/0"
+present = false
+
+[[check]]
+kind = "default-policy"
+name = "fwd blocks"
+dir = "fwd"
+action = "block"
+
+[[check]]
+kind = "default-policy"
+name = "in allows"
+dir = "in"
+action = "allow"
+
+[[check]]
+kind = "default-policy"
+name = "out should block"
+dir = "out"
+action = "block"
+"#,
+    );
+    let out = run(&["check", file.path(), "-n", ns.name(), "--json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let json = json(&out);
+    for (name, want) in [
+        ("out with tunnel template", "pass"),
+        ("out with transport template", "fail"),
+        ("in blocks udp", "pass"),
+        ("fwd missing", "fail"),
+        ("no clear-text bypass", "pass"),
+        ("fwd blocks", "pass"),
+        ("in allows", "pass"),
+        ("out should block", "fail"),
+    ] {
+        assert_eq!(status_of(&json, name), want, "{name}: {json:#}");
+    }
+    let observed = result_of(&json, "out with transport template")["observed"]
+        .as_str()
+        .unwrap();
+    assert!(
+        observed.contains("tmpl esp tunnel 192.0.2.1->198.51.100.1 reqid 7"),
+        "{observed}"
+    );
+    assert!(result_of(&json, "out should block")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("ip xfrm policy setdefault out block"));
+}
+
+#[test]
+fn root_sa_checks_count_match_and_watch_lifetimes() {
+    if !can_use_netns("root_sa_checks_count_match_and_watch_lifetimes") {
+        return;
+    }
+    let ns = ScratchNetns::new("xd-chk-sa").expect("namespace");
+    // This host has no ESP, so no keyed SA can be added; `allocspi` makes a real (larval) SA
+    // with SPI 0x1234 and a 30 s hard lifetime on any kernel with XFRM.
+    ns.ip(&[
+        "xfrm",
+        "state",
+        "allocspi",
+        "src",
+        "10.98.0.2",
+        "dst",
+        "10.98.0.1",
+        "proto",
+        "esp",
+        "reqid",
+        "4",
+        "mode",
+        "tunnel",
+        "min",
+        "0x1234",
+        "max",
+        "0x1234",
+    ])
+    .expect("allocspi");
+    let file = TempFile::new(
+        "sa",
+        r#"
+name = "sas"
+[variables]
+peer = "10.98.0.2"
+
+[[check]]
+kind = "sa"
+name = "usable SA"
+src = "${peer}"
+dst = "10.98.0.1"
+proto = "esp"
+
+[[check]]
+kind = "sa"
+name = "larval SA counted"
+src = "${peer}"
+dst = "10.98.0.1"
+proto = "esp"
+spi = "0x1234"
+mode = "tunnel"
+reqid = 4
+encap = "none"
+include_larval = true
+lifetime_margin_percent = 0
+
+[[check]]
+kind = "sa"
+name = "any finite lifetime is too near"
+spi = 0x1234
+include_larval = true
+lifetime_margin_percent = 100
+
+[[check]]
+kind = "sa"
+name = "wrong mode"
+spi = 0x1234
+mode = "transport"
+include_larval = true
+
+[[check]]
+kind = "sa"
+name = "no SA the other way"
+src = "10.98.0.1"
+dst = "${peer}"
+min_count = 0
+max_count = 0
+
+[[check]]
+kind = "sa"
+name = "at most zero"
+include_larval = true
+max_count = 0
+min_count = 0
+"#,
+    );
+    let out = run(&["check", file.path(), "-n", ns.name(), "--json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let json = json(&out);
+    for (name, want) in [
+        ("usable SA", "fail"),
+        ("larval SA counted", "pass"),
+        ("any finite lifetime is too near", "fail"),
+        ("wrong mode", "fail"),
+        ("no SA the other way", "pass"),
+        ("at most zero", "fail"),
+    ] {
+        assert_eq!(status_of(&json, name), want, "{name}: {json:#}");
+    }
+    assert!(result_of(&json, "usable SA")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("1 more larval"));
+    assert!(result_of(&json, "larval SA counted")["observed"]
+        .as_str()
+        .unwrap()
+        .contains("esp 10.98.0.2 -> 10.98.0.1 spi 0x00001234 tunnel reqid 4 (larval)"));
+    assert!(
+        result_of(&json, "any finite lifetime is too near")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("s since added")
+    );
+}
+
+/// Sends UDP from inside `ns` to a blocked destination until dropped: every datagram bumps
+/// `XfrmOutPolBlock` there (the outbound policy is `action block`).
+struct BlockedSender {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BlockedSender {
+    fn start(ns: &ScratchNetns, dst: &str) -> BlockedSender {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let socket = ns
+            .netns()
+            .run(|| std::net::UdpSocket::bind("0.0.0.0:0").expect("bind"))
+            .expect("socket in namespace");
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let dst = format!("{dst}:9");
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                // EPERM from the block policy is the point.
+                let _ = socket.send_to(b"x", &dst);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        });
+        BlockedSender {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for BlockedSender {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn root_counter_checks_measure_deltas_over_a_window_and_around_a_check() {
+    if !can_use_netns("root_counter_checks_measure_deltas_over_a_window_and_around_a_check") {
+        return;
+    }
+    let pair = VethPair::new("xd-chk-cnt").expect("veth pair");
+    pair.a
+        .ip(&[
+            "xfrm", "policy", "add", "src", &pair.a_v4, "dst", &pair.b_v4, "dir", "out", "action",
+            "block",
+        ])
+        .expect("block policy");
+    let file = TempFile::new(
+        "counter",
+        r#"
+name = "counters"
+[[check]]
+kind = "counter"
+name = "blocked packets seen"
+counter = "XfrmOutPolBlock"
+window = "300ms"
+min = 1
+
+[[check]]
+kind = "counter"
+name = "no blocked packets"
+counter = "XfrmOutPolBlock"
+window = "300ms"
+max = 0
+
+[[check]]
+kind = "counter"
+name = "quiet inbound"
+counter = "XfrmInNoStates"
+window = "100ms"
+max = 0
+
+[[check]]
+kind = "counter"
+name = "blocked around the window"
+counter = "XfrmOutPolBlock"
+around = "quiet inbound"
+min = 1
+"#,
+    );
+    {
+        let _sender = BlockedSender::start(&pair.a, &pair.b_v4);
+        let out = run(&["check", file.path(), "-n", pair.a.name(), "--json"]);
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        let json = json(&out);
+        assert_eq!(status_of(&json, "blocked packets seen"), "pass", "{json:#}");
+        assert_eq!(status_of(&json, "no blocked packets"), "fail", "{json:#}");
+        assert_eq!(status_of(&json, "quiet inbound"), "pass", "{json:#}");
+        assert_eq!(
+            status_of(&json, "blocked around the window"),
+            "pass",
+            "{json:#}"
+        );
+        let reason = result_of(&json, "no blocked packets")["reason"]
+            .as_str()
+            .unwrap();
+        assert!(reason.contains("expected exactly 0"), "{reason}");
+    }
+    // Nothing sent: the same file gives the opposite for the blocked counter.
+    let out = run(&["check", file.path(), "-n", pair.a.name(), "--json"]);
+    let json = json(&out);
+    assert_eq!(status_of(&json, "blocked packets seen"), "fail", "{json:#}");
+    assert_eq!(status_of(&json, "no blocked packets"), "pass", "{json:#}");
+    assert_eq!(
+        status_of(&json, "blocked around the window"),
+        "fail",
+        "{json:#}"
+    );
+
+    // Unknown counters are rejected before anything runs, at the value's position.
+    let bad = TempFile::new(
+        "counter-unknown",
+        "name = \"x\"\n[[check]]\nkind = \"counter\"\ncounter = \"XfrmInNoState\"\nwindow = \"1s\"\n",
+    );
+    let out = run(&["check", bad.path()]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains(&format!(
+            "{}:4:11: unknown counter `XfrmInNoState`",
+            bad.path()
+        )),
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn tracefs_mounts() -> usize {
+    std::fs::read_to_string("/proc/self/mounts")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.split_whitespace().nth(2) == Some("tracefs"))
+        .count()
+}
+
+#[test]
+fn root_trace_capability_agrees_with_the_trace_probe() {
+    if !can_use_netns("root_trace_capability_agrees_with_the_trace_probe") {
+        return;
+    }
+    let probe_out = run(&["trace", "--probe", "--json"]);
+    if !probe_out.status.success() {
+        eprintln!(
+            "SKIP root_trace_capability_agrees_with_the_trace_probe: no tracefs here: {}",
+            stderr(&probe_out)
+        );
+        return;
+    }
+    let probe = json(&probe_out);
+    let mounts_before = tracefs_mounts();
+    let file = TempFile::new(
+        "trace",
+        r#"
+name = "trace"
+[[check]]
+kind = "trace-capability"
+name = "tracefs"
+need = "tracefs"
+
+[[check]]
+kind = "trace-capability"
+name = "function"
+need = "function-tracer"
+
+[[check]]
+kind = "trace-capability"
+name = "kfree_skb"
+need = "tracepoint"
+
+[[check]]
+kind = "trace-capability"
+name = "made-up event"
+need = "tracepoint"
+event = "skb:no_such_event"
+"#,
+    );
+    let out = run(&["check", file.path(), "--json"]);
+    let json = json(&out);
+    assert_eq!(
+        tracefs_mounts(),
+        mounts_before,
+        "the probe leaves mounts as found"
+    );
+    let want = |ok: bool| if ok { "pass" } else { "fail" };
+    assert_eq!(
+        status_of(&json, "tracefs"),
+        want(probe["instances"].as_bool().unwrap())
+    );
+    assert_eq!(
+        status_of(&json, "function"),
+        want(probe["function"]["usable"].as_bool().unwrap()),
+        "{json:#}"
+    );
+    let kfree = probe["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "skb:kfree_skb")
+        .map(|e| e["present"].as_bool().unwrap())
+        .unwrap_or(false);
+    assert_eq!(status_of(&json, "kfree_skb"), want(kfree));
+    let made_up = status_of(&json, "made-up event");
+    assert!(made_up == "fail" || made_up == "skip", "{json:#}");
+    assert_eq!(
+        code(&out),
+        1,
+        "the made-up event or the function tracer fails"
+    );
+}

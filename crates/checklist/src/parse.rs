@@ -253,6 +253,21 @@ fn typed_check(item: Spanned<DeValue<'_>>) -> Result<Check, Located> {
             ))
         }
     };
+    // Unknown counters are found here, where the value's position is still known.
+    if kind_name == "counter" {
+        if let Some(v) = table.get("counter") {
+            if let DeValue::String(counter) = v.get_ref() {
+                if !crate::kinds::counter::is_known(counter) {
+                    return Err((
+                        Some(v.span()),
+                        format!(
+                            "unknown counter `{counter}`: see `xfrmdiag counters --all` for the names (xfrm_stat as written, `Udp.InErrors`, `Udp6InErrors`)"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
     let name = match table.remove("name") {
         Some(v) => Some(expect_string(&v, "`name`").map_err(|m| (Some(v.span()), m))?),
         None => None,
@@ -461,12 +476,6 @@ fn validate(checks: &[(Range<usize>, Check)]) -> Result<(), (Range<usize>, Strin
                 }
             }
             Spec::Counter(c) => {
-                if !crate::kinds::counter::is_known(&c.counter) {
-                    return err(format!(
-                        "unknown counter `{}`: see `xfrmdiag counters` for the names",
-                        c.counter
-                    ));
-                }
                 match (&c.window, &c.around) {
                     (Some(_), Some(_)) | (None, None) => {
                         return err("a counter check needs exactly one of `window` (e.g. \"5s\") or `around` (the name of an earlier check)".to_string())
