@@ -938,3 +938,47 @@ event = "skb:no_such_event"
         "the made-up event or the function tracer fails"
     );
 }
+
+#[test]
+fn root_without_root_a_checklist_needing_it_is_an_environment_error() {
+    if !can_use_netns("root_without_root_a_checklist_needing_it_is_an_environment_error") {
+        return;
+    }
+    if std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP root_without_root_…: no setpriv to drop privileges with");
+        return;
+    }
+    let as_nobody = |args: &[&str]| {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_xfrmdiag"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("setpriv")
+    };
+    let out = as_nobody(&["check", "--builtin", "host-ready"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).starts_with("xfrmdiag: not root: "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty());
+    // Sysctls of the caller's namespace need no privileges.
+    let dir = std::env::temp_dir().join(format!("xfrmdiag-nobody-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sysctl.toml");
+    std::fs::write(
+        &path,
+        "name = \"x\"\n[[check]]\nkind = \"sysctl\"\nkey = \"net.ipv4.ip_forward\"\nmin = 0\n",
+    )
+    .unwrap();
+    let out = as_nobody(&["check", path.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}

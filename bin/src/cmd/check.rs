@@ -56,6 +56,13 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
         (None, None) => anyhow::bail!("give a checklist FILE or --builtin NAME"),
     };
 
+    if let Some(why) = checklist.needs_root(global.netns.is_some()) {
+        if !nix::unistd::geteuid().is_root() {
+            anyhow::bail!(
+                "not root: {why}, which needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN): run it with sudo"
+            );
+        }
+    }
     let runner = Runner::new(global.netns());
     runner.preflight(&checklist)?;
 

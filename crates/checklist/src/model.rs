@@ -15,6 +15,35 @@ pub struct Checklist {
     pub checks: Vec<Check>,
 }
 
+impl Checklist {
+    /// Why this checklist needs root here, if it does: entering a named namespace needs
+    /// CAP_SYS_ADMIN, XFRM netlink dumps CAP_NET_ADMIN, tracefs root. `None`: sysctls, sockets,
+    /// features and counters of the caller's namespace are readable without it.
+    pub fn needs_root(&self, default_netns_named: bool) -> Option<String> {
+        if default_netns_named {
+            return Some("entering a named namespace (-n)".into());
+        }
+        self.checks.iter().find_map(|c| {
+            if c.netns.is_some() {
+                return Some(format!(
+                    "check `{}` enters namespace {}",
+                    c.name,
+                    c.netns.as_deref().unwrap_or_default()
+                ));
+            }
+            match &c.spec {
+                Spec::Sa(_) | Spec::Policy(_) | Spec::DefaultPolicy(_) => Some(format!(
+                    "check `{}` reads XFRM configuration over netlink",
+                    c.name
+                )),
+                Spec::TraceCapability(_) => Some(format!("check `{}` probes tracefs", c.name)),
+                Spec::Diagnose(_) => Some(format!("check `{}` runs a diagnosis", c.name)),
+                _ => None,
+            }
+        })
+    }
+}
+
 /// One check with the keys every kind shares.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Check {
