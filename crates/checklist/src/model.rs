@@ -520,4 +520,6 @@ pub struct DiagnoseCheck {
     pub expect: Option<String>,
     /// Datagrams to send (default 3).
     pub count: Option<Int>,
+    /// How long to wait for them, e.g. `"2s"` (default).
+    pub window: Option<String>,
 }

@@ -468,6 +468,24 @@ fn validate(checks: &[(Range<usize>, Check)]) -> Result<(), (Range<usize>, Strin
                     }
                 }
             }
+            Spec::Diagnose(c) => {
+                if c.dst.parse::<std::net::IpAddr>().is_err() {
+                    return err(format!("`dst = \"{}\"` is not an IP address", c.dst));
+                }
+                if !(1..=65535).contains(&c.port.0) {
+                    return err(format!("`port` must be 1-65535, found {}", c.port.0));
+                }
+                if let Some(n) = c.count {
+                    if !(1..=10_000).contains(&n.0) {
+                        return err(format!("`count` must be 1-10000, found {}", n.0));
+                    }
+                }
+                if let Some(w) = &c.window {
+                    if let Err(m) = parse_duration(w) {
+                        return err(m);
+                    }
+                }
+            }
             Spec::Socket(c) => {
                 if let Some(a) = &c.address {
                     if a.parse::<std::net::IpAddr>().is_err() {
