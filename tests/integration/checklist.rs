@@ -982,3 +982,70 @@ fn root_without_root_a_checklist_needing_it_is_an_environment_error() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+#[test]
+fn root_each_check_can_name_its_own_namespace() {
+    if !can_use_netns("root_each_check_can_name_its_own_namespace") {
+        return;
+    }
+    let on = ScratchNetns::new("xd-chk-on").expect("namespace");
+    let off = ScratchNetns::new("xd-chk-off").expect("namespace");
+    for (ns, value) in [(&on, "1"), (&off, "0")] {
+        let out = ns
+            .exec(&["sysctl", "-qw", &format!("net.ipv4.ip_forward={value}")])
+            .expect("sysctl");
+        assert!(out.status.success(), "{out:?}");
+    }
+    let file = TempFile::new(
+        "per-check-netns",
+        r#"
+name = "two sides"
+[variables]
+left = "x"
+right = "y"
+
+[[check]]
+kind = "sysctl"
+name = "left forwards"
+netns = "${left}"
+key = "net.ipv4.ip_forward"
+equals = 1
+
+[[check]]
+kind = "sysctl"
+name = "right does not"
+netns = "${right}"
+key = "net.ipv4.ip_forward"
+equals = 0
+"#,
+    );
+    let out = run(&[
+        "check",
+        file.path(),
+        "--var",
+        &format!("left={}", on.name()),
+        "--var",
+        &format!("right={}", off.name()),
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let json = json(&out);
+    assert_eq!(result_of(&json, "left forwards")["netns"], on.name());
+    assert_eq!(result_of(&json, "right does not")["netns"], off.name());
+    // Swapped, both fail: the values really come from the named namespaces.
+    let out = run(&[
+        "check",
+        file.path(),
+        "--var",
+        &format!("left={}", off.name()),
+        "--var",
+        &format!("right={}", on.name()),
+        "--json",
+    ]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(json_summary_fail(&out), 2);
+}
+
+fn json_summary_fail(out: &std::process::Output) -> u64 {
+    json(out)["summary"]["fail"].as_u64().expect("summary.fail")
+}
