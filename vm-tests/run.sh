@@ -171,7 +171,7 @@ build_overlay() {
 	rm -rf "$stage" && mkdir -p "$stage/vmtests/bin" "$stage/vmtests/guest" "$stage/vmtests/scenarios"
 	cp "$VT/guest/init" "$stage/init"
 	cp "$VT"/guest/*.sh "$stage/vmtests/guest/"
-	cp "$VT"/scenarios/*.scn "$stage/vmtests/scenarios/"
+	cp "${VMT_SCENARIOS:-$VT/scenarios}"/*.scn "$stage/vmtests/scenarios/"
 	cp "$XFRMDIAG" "$UDPFLOW" "$stage/vmtests/bin/"
 	chmod +x "$stage/init" "$stage"/vmtests/guest/*.sh
 	(cd "$stage" && find . | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$out"

@@ -8,12 +8,15 @@
  *
  * Prints one line per datagram sent ("send 3 EINVAL") and a closing summary line:
  *   udpflow: sent_ok=N send_failed=N received=N errors=EINVAL,EMSGSIZE
+ * --encap-socket PORT also opens, in the receiving namespace, the NAT-T socket an IKE daemon keeps:
+ * UDP_ENCAP_ESPINUDP on PORT with a per-socket bypass policy.
  * Exit status: 0 when it ran (whatever the kernel did to the packets), 2 on a usage/setup error.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/xfrm.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <poll.h>
@@ -46,6 +49,28 @@ static void enter_netns(const char *path)
 	if (setns(fd, CLONE_NEWNET) < 0)
 		die("setns");
 	close(fd);
+}
+
+/*
+ * What an IKE daemon does to its NAT-T socket: a per-socket policy that allows everything, in
+ * and out. Without it the "require ESP" inbound policy matching the peer's address drops the
+ * ESP-in-UDP datagrams in the UDP receive path before the encapsulation handler sees them.
+ */
+static void bypass_socket_policy(int fd)
+{
+	for (int dir = XFRM_POLICY_IN; dir <= XFRM_POLICY_OUT; dir++) {
+		struct xfrm_userpolicy_info pol;
+		memset(&pol, 0, sizeof(pol));
+		pol.action = XFRM_POLICY_ALLOW;
+		pol.sel.family = AF_INET;
+		pol.dir = dir;
+		pol.lft.soft_byte_limit = XFRM_INF;
+		pol.lft.hard_byte_limit = XFRM_INF;
+		pol.lft.soft_packet_limit = XFRM_INF;
+		pol.lft.hard_packet_limit = XFRM_INF;
+		if (setsockopt(fd, IPPROTO_IP, IP_XFRM_POLICY, &pol, sizeof(pol)) < 0)
+			die("setsockopt IP_XFRM_POLICY (bypass)");
+	}
 }
 
 static long now_ms(void)
@@ -129,6 +154,7 @@ int main(int argc, char **argv)
 			die("bind (encap socket)");
 		if (setsockopt(es, IPPROTO_UDP, UDP_ENCAP, &type, sizeof(type)) < 0)
 			die("setsockopt UDP_ENCAP");
+		bypass_socket_policy(es);
 		/* kept open until exit */
 	}
 
