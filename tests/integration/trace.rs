@@ -268,6 +268,80 @@ fn root_trace_sees_xfrm_policy_drop_at_udp_delivery() {
     drop_pair_then_check(pair, &before);
 }
 
+#[test]
+fn root_trace_reports_lost_events_when_the_buffer_overruns() {
+    let _serial = serial();
+    if !can_trace("root_trace_reports_lost_events_when_the_buffer_overruns") {
+        return;
+    }
+    let pair = VethPair::new("xdtr-lost").expect("veth pair");
+    let before = read_state();
+    // A tiny ring buffer and a burst of drops (each with a kernel stack): the kernel must
+    // overwrite events before the reader gets them, and the result must say so.
+    let options = CaptureOptions {
+        buffer_size_kb: 4,
+        ..events_only()
+    };
+    let capture = Capture::start(options).expect("start capture");
+    let dst = pair.b_v4.clone();
+    pair.a
+        .netns()
+        .run(move || -> std::io::Result<()> {
+            let sock = std::net::UdpSocket::bind("0.0.0.0:0")?;
+            for _ in 0..5000 {
+                sock.send_to(b"burst", (dst.as_str(), 9))?;
+            }
+            Ok(())
+        })
+        .expect("enter namespace")
+        .expect("send burst");
+    let result = capture.stop().expect("stop capture");
+    assert!(
+        result.lost_events > 0,
+        "no lost events reported: {} events read",
+        result.events.len()
+    );
+    assert!(
+        result.notes.iter().any(|n| n.contains("lost")),
+        "{:?}",
+        result.notes
+    );
+    drop_pair_then_check(pair, &before);
+}
+
+#[test]
+fn root_trace_summary_stays_complete_beyond_max_events() {
+    let _serial = serial();
+    if !can_trace("root_trace_summary_stays_complete_beyond_max_events") {
+        return;
+    }
+    let pair = VethPair::new("xdtr-max").expect("veth pair");
+    let before = read_state();
+    let mut options = events_only();
+    options.max_events = 3;
+    options.drop_filter.reasons = vec!["NO_SOCKET".into()];
+    options.drop_filter.locations = vec!["__udp4_lib_rcv".into()];
+    let capture = Capture::start(options).expect("start capture");
+    for _ in 0..20 {
+        udp_send(&pair.a, &pair.b_v4, 9);
+    }
+    let result = capture.stop().expect("stop capture");
+    assert_eq!(result.events.len(), 3);
+    assert!(result.events_not_kept > 0);
+    let counted: u64 = result.summary.drops.iter().map(|d| d.count).sum();
+    assert!(
+        counted >= 20,
+        "summary counted {counted} NO_SOCKET drops: {:#?}",
+        result.summary
+    );
+    assert!(
+        result.notes.iter().any(|n| n.contains("not kept")),
+        "{:?}",
+        result.notes
+    );
+    drop_pair_then_check(pair, &before);
+}
+
 fn drop_pair_then_check(pair: VethPair, before: &TracefsState) {
     drop(pair);
     assert_same_state(before, std::process::id(), "a capture through the library");
@@ -306,6 +380,88 @@ fn root_trace_function_tracer_refusal_is_reported_once_and_events_still_captured
         assert_eq!(all.matches("refused").count(), 1, "{all}");
         assert!(all.contains("events only"), "{all}");
     }
+}
+
+#[test]
+fn root_trace_probe_reports_what_this_kernel_allows() {
+    let _serial = serial();
+    if !can_trace("root_trace_probe_reports_what_this_kernel_allows") {
+        return;
+    }
+    let out = run(&["trace", "--probe", "--json"]);
+    assert_success(&out);
+    let v = json(&out);
+    assert_eq!(v["tracefs"], "/sys/kernel/tracing", "{v}");
+    assert_eq!(v["instances"], true, "{v}");
+    for tracer in ["function", "function_graph"] {
+        let t = &v[tracer];
+        // Either it works, or the probe says why (EPERM under lockdown, or not in instances).
+        assert!(
+            t["usable"] == true || t["reason"].as_str().is_some_and(|r| !r.is_empty()),
+            "{tracer}: {t}"
+        );
+    }
+    let kfree = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "skb:kfree_skb")
+        .expect("kfree_skb listed");
+    assert_eq!(kfree["present"], true);
+    let fields: Vec<&str> = kfree["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f.as_str())
+        .collect();
+    assert!(
+        fields.contains(&"reason") && fields.contains(&"location"),
+        "{fields:?}"
+    );
+    // What the probe says is what a capture does.
+    let out = run(&["trace", "--window", "200ms", "--json", "--summary-only"]);
+    assert_success(&out);
+    let capture = json(&out);
+    let state = capture["function_tracer"]["state"].as_str().unwrap();
+    assert_eq!(
+        state == "used",
+        v["function"]["usable"] == true,
+        "{capture}"
+    );
+    assert_eq!(capture["events"].as_array().map(Vec::len), Some(0));
+    assert_eq!(capture["stack_on_drop"], v["stacktrace_trigger"]);
+}
+
+#[test]
+fn root_trace_status_line_only_on_a_terminal() {
+    let _serial = serial();
+    if !can_trace("root_trace_status_line_only_on_a_terminal") {
+        return;
+    }
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!(
+            "SKIP root_trace_status_line_only_on_a_terminal: no `script` to provide a terminal"
+        );
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_xfrmdiag");
+    // Under `script`, stderr is a terminal: the status line is drawn (and cleared at the end).
+    let out = Command::new("script")
+        .args(["-qec", &format!("{bin} trace --window 600ms"), "/dev/null"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text.contains("tracing ("),
+        "no status line on a terminal: {text}"
+    );
+    // Without a terminal: no status line, no escape codes.
+    let out = run(&["trace", "--window", "300ms"]);
+    assert_success(&out);
+    assert!(!stderr(&out).contains("tracing ("), "{}", stderr(&out));
+    assert!(!stderr(&out).contains('\x1b'));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -490,7 +646,7 @@ fn result(v: &serde_json::Value) -> TraceResult {
 #[test]
 fn trace_fixture_6_18_no_socket_events_with_stacks() {
     let r = result(&from_fixture(
-        "6.18-nosocket-events",
+        "linux-6.18-trace-nosocket-events",
         &["--reason", "NO_SOCKET", "--dev", "veth-b"],
     ));
     assert!(
@@ -524,7 +680,7 @@ fn trace_fixture_6_18_no_socket_events_with_stacks() {
 #[test]
 fn trace_fixture_6_18_xfrm_policy_events() {
     let r = result(&from_fixture(
-        "6.18-xfrm-policy-events",
+        "linux-6.18-trace-xfrm-policy-events",
         &["--location", "udp_*"],
     ));
     assert_eq!(r.summary.drops.len(), 1, "{:#?}", r.summary);
@@ -539,9 +695,9 @@ fn trace_fixture_6_18_xfrm_policy_events() {
 
 #[test]
 fn trace_fixture_6_1_function_raw_address_symbolized_and_lost_reported() {
-    let dir = fixtures().join("6.1-icvfail-function");
+    let dir = fixtures().join("linux-6.1-trace-icvfail-function");
     let r = result(&from_fixture(
-        "6.1-icvfail-function",
+        "linux-6.1-trace-icvfail-function",
         &[
             "--kallsyms-root",
             dir.to_str().unwrap(),
@@ -597,7 +753,7 @@ fn trace_fixture_6_1_function_raw_address_symbolized_and_lost_reported() {
 
     // Without kallsyms the address stays an address, and the output says why.
     let r = result(&from_fixture(
-        "6.1-icvfail-function",
+        "linux-6.1-trace-icvfail-function",
         &["--kallsyms-root", "/nonexistent"],
     ));
     assert!(r
@@ -614,7 +770,7 @@ fn trace_fixture_6_1_function_raw_address_symbolized_and_lost_reported() {
 
 #[test]
 fn trace_fixture_6_12_function_graph_nesting() {
-    let r = result(&from_fixture("6.12-notfound-graph", &[]));
+    let r = result(&from_fixture("linux-6.12-trace-notfound-graph", &[]));
     assert!(
         r.notes.iter().all(|n| !n.contains("not understood")),
         "{:?}",
@@ -644,6 +800,40 @@ fn trace_fixture_6_12_function_graph_nesting() {
         r.summary.audit_markers[0].cause_hint.as_deref(),
         Some("no-inbound-sa")
     );
+}
+
+#[test]
+fn root_trace_as_unprivileged_user_is_one_line_error() {
+    let _serial = serial();
+    if !can_trace("root_trace_as_unprivileged_user_is_one_line_error") {
+        return;
+    }
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!(
+            "SKIP root_trace_as_unprivileged_user_is_one_line_error: no setpriv to drop privileges"
+        );
+        return;
+    }
+    let before = read_state();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_xfrmdiag"))
+        .args(["trace", "--window", "200ms"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("xfrmdiag: cannot start the trace: "),
+        "{err}"
+    );
+    assert_same_state(&before, 0, "unprivileged run");
 }
 
 #[test]

@@ -167,7 +167,7 @@ pub fn render_result(result: &TraceResult) -> String {
                     d.location.clone(),
                     protocols(&d.protocols),
                     d.devices.join(" "),
-                    d.call_path.join(" > "),
+                    short_path(&d.call_path),
                 ]
             })
             .collect();
@@ -226,6 +226,15 @@ pub fn render_result(result: &TraceResult) -> String {
         out.push_str(&format!("note: {note}\n"));
     }
     out
+}
+
+/// The last frames of a call path (where the decision was made); the whole path is in --json.
+fn short_path(path: &[String]) -> String {
+    const SHOWN: usize = 4;
+    if path.len() <= SHOWN {
+        return path.join(" > ");
+    }
+    format!("… > {}", path[path.len() - SHOWN..].join(" > "))
 }
 
 fn protocols(list: &[u16]) -> String {

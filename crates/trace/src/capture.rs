@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::cleanup::{self, ReaderGuard};
 use crate::kallsyms::Kallsyms;
-use crate::parse::{EventKind, TraceEvent, TraceParser};
+use crate::parse::{EventKind, ParsedTrace, TraceEvent, TraceParser};
 use crate::probe::refusal;
-use crate::summary::{summarize, symbolize_events, DropFilter, TraceSummary};
+use crate::summary::{summarize, symbolize_events, DropFilter, Summarizer, TraceSummary};
 use crate::tracefs::{Instance, Tracefs};
 use crate::Error;
 
@@ -54,6 +54,10 @@ pub const FILTER_FUNCTIONS: &[&str] = &[
     "udpv6_queue_rcv_one_skb",
 ];
 
+/// Matched by the globs above but not IPsec: kept out (`set_ftrace_notrace`) so a disk driver
+/// does not flood the buffer.
+pub const NOTRACE_FUNCTIONS: &[&str] = &["ahci*"];
+
 /// Rarely-called functions the probe uses to test the tracer without hooking anything busy.
 pub(crate) const FILTER_PROBE_FUNCTIONS: &[&str] = &["xfrm_input", "ip_rcv", "udp_rcv"];
 
@@ -78,6 +82,8 @@ pub struct CaptureOptions {
     pub raw_path: Option<PathBuf>,
     /// Per-CPU ring buffer of the instance.
     pub buffer_size_kb: u32,
+    /// Events kept in the result; later ones still count in the summary (bounds memory).
+    pub max_events: usize,
 }
 
 impl Default for CaptureOptions {
@@ -92,6 +98,7 @@ impl Default for CaptureOptions {
             proc_root: PathBuf::from("/proc"),
             raw_path: None,
             buffer_size_kb: 4096,
+            max_events: 1_000_000,
         }
     }
 }
@@ -126,6 +133,8 @@ pub struct TraceResult {
     pub duration_s: f64,
     pub events: Vec<TraceEvent>,
     pub summary: TraceSummary,
+    /// Events summarized but left out of `events` (beyond `max_events`).
+    pub events_not_kept: u64,
     /// Events the kernel lost (ring buffer overrun); nonzero means the summary is incomplete.
     pub lost_events: u64,
     /// Lines of raw trace text read.
@@ -152,9 +161,104 @@ struct Counters {
 }
 
 struct ReaderOutput {
-    parser: TraceParser,
+    stream: Stream,
     error: Option<Error>,
 }
+
+/// What the reader builds while lines arrive: the summary of every event, the first
+/// `max_events` events themselves, and symbols for raw drop addresses.
+struct Stream {
+    parser: TraceParser,
+    summarizer: Summarizer,
+    kept: Vec<TraceEvent>,
+    max_events: usize,
+    not_kept: u64,
+    symbols: LazySymbols,
+}
+
+impl Stream {
+    fn new(options: &CaptureOptions) -> Stream {
+        Stream {
+            parser: TraceParser::default(),
+            summarizer: Summarizer::new(options.drop_filter.clone()),
+            kept: Vec::new(),
+            max_events: options.max_events,
+            not_kept: 0,
+            symbols: LazySymbols::new(&options.proc_root),
+        }
+    }
+
+    fn settle(&mut self, events: Vec<TraceEvent>) {
+        for mut event in events {
+            self.symbols.fix(&mut event);
+            self.summarizer.feed(&event);
+            if self.kept.len() < self.max_events {
+                self.kept.push(event);
+            } else {
+                self.not_kept += 1;
+            }
+        }
+    }
+}
+
+/// kallsyms, loaded the first time a drop location is a raw address (kernels up to 6.1).
+struct LazySymbols {
+    proc_root: PathBuf,
+    table: Option<Result<Kallsyms, String>>,
+    hashed_seen: bool,
+    resolved_any: bool,
+}
+
+impl LazySymbols {
+    fn new(proc_root: &Path) -> LazySymbols {
+        LazySymbols {
+            proc_root: proc_root.to_path_buf(),
+            table: None,
+            hashed_seen: false,
+            resolved_any: false,
+        }
+    }
+
+    fn fix(&mut self, event: &mut TraceEvent) {
+        let EventKind::Tracepoint {
+            location: Some(location),
+            ..
+        } = &mut event.kind
+        else {
+            return;
+        };
+        let Some(address) = location.address.filter(|_| location.symbol.is_none()) else {
+            return;
+        };
+        if !crate::kallsyms::is_kernel_address(address) {
+            self.hashed_seen = true;
+            return;
+        }
+        let proc_root = &self.proc_root;
+        let table = self
+            .table
+            .get_or_insert_with(|| Kallsyms::load(proc_root).map_err(|e| e.to_string()));
+        if let Ok(table) = table {
+            table.symbolize(location);
+            self.resolved_any |= location.symbol.is_some();
+        }
+    }
+
+    fn notes(&self, notes: &mut Vec<String>) {
+        if self.hashed_seen {
+            notes.push(HASHED_NOTE.into());
+        }
+        match &self.table {
+            Some(Err(e)) => notes.push(format!("drop locations left as addresses: {e}")),
+            Some(Ok(_)) if self.resolved_any => notes.push(SYMBOLIZED_NOTE.into()),
+            _ => {}
+        }
+    }
+}
+
+const HASHED_NOTE: &str = "some drop locations are hashed pointers and cannot be symbolized: boot with no_hash_pointers (kernels up to 6.1 print the location with %p)";
+const SYMBOLIZED_NOTE: &str =
+    "drop locations were printed as addresses and symbolized through kallsyms";
 
 /// A running capture. Call [`Capture::stop`]; dropping it removes the instance without a result.
 pub struct Capture {
@@ -256,9 +360,10 @@ impl Capture {
         let reader = {
             let stop = stop_reader.clone();
             let counters = counters.clone();
+            let stream = Stream::new(&options);
             std::thread::Builder::new()
                 .name("xfrmdiag-trace-reader".into())
-                .spawn(move || read_pipe(pipe, guard, raw_file, stop, counters))
+                .spawn(move || read_pipe(pipe, guard, raw_file, stop, counters, stream))
                 .map_err(|e| Error::io("start reader thread for", pipe_path, e))?
         };
         instance
@@ -318,14 +423,25 @@ impl Capture {
         if let Some(mut instance) = self.instance.take() {
             instance.remove()?;
         }
-        let ReaderOutput { parser, error } = output;
+        let ReaderOutput { mut stream, error } = output;
         if let Some(e) = error {
             return Err(e);
         }
-        let parsed = parser.finish();
-        let mut events = parsed.events;
+        let rest = std::mem::take(&mut stream.parser).finish();
+        stream.settle(rest.events);
+        let parsed = ParsedTrace {
+            events: Vec::new(),
+            ..rest
+        };
         let mut notes = std::mem::take(&mut self.notes);
-        symbolize_if_needed(&mut events, &self.options.proc_root, &mut notes);
+        stream.symbols.notes(&mut notes);
+        if stream.not_kept > 0 {
+            notes.push(format!(
+                "only the first {} events are listed ({} more were summarized but not kept)",
+                stream.kept.len(),
+                stream.not_kept
+            ));
+        }
         if parsed.lost_events > 0 {
             notes.push(format!(
                 "{} events were lost (ring buffer overrun): counts are incomplete",
@@ -339,7 +455,8 @@ impl Capture {
                 parsed.unparsed[0]
             ));
         }
-        let summary = summarize(&events, &self.options.drop_filter);
+        let summary = stream.summarizer.finish();
+        let events = stream.kept;
         Ok(TraceResult {
             tracefs: Some(self.tracefs.mount_point().to_path_buf()),
             instance: Some(instance_name),
@@ -350,6 +467,7 @@ impl Capture {
             duration_s,
             events,
             summary,
+            events_not_kept: stream.not_kept,
             lost_events: parsed.lost_events,
             raw_lines: parsed.lines,
             notes,
@@ -361,7 +479,7 @@ impl Capture {
         match self.reader.take().map(JoinHandle::join) {
             Some(Ok(output)) => output,
             _ => ReaderOutput {
-                parser: TraceParser::default(),
+                stream: Stream::new(&self.options),
                 error: Some(Error::Unavailable {
                     detail: "the trace reader thread failed".into(),
                 }),
@@ -444,6 +562,10 @@ fn set_up_functions(
             },
         };
     }
+    for pattern in NOTRACE_FUNCTIONS {
+        // Best effort: a pattern that matches nothing is refused, and that is fine.
+        let _ = instance.append("set_ftrace_notrace", pattern);
+    }
     if tracer == "function_graph" {
         // Timestamps and task names on every line, as the function tracer has them.
         let _ = instance.write("options/funcgraph-abstime", "1");
@@ -507,17 +629,12 @@ fn symbolize_if_needed(events: &mut [TraceEvent], proc_root: &Path, notes: &mut 
             if l.symbol.is_none() && l.address.is_some_and(|a| !crate::kallsyms::is_kernel_address(a)))
     });
     if hashed {
-        notes.push(
-            "some drop locations are hashed pointers and cannot be symbolized: boot with no_hash_pointers (kernels up to 6.1 print the location with %p)"
-                .into(),
-        );
+        notes.push(HASHED_NOTE.into());
     }
     match Kallsyms::load(proc_root) {
         Ok(table) => {
             symbolize_events(events, &table);
-            notes.push(
-                "drop locations were printed as addresses and symbolized through kallsyms".into(),
-            );
+            notes.push(SYMBOLIZED_NOTE.into());
         }
         Err(e) => notes.push(format!("drop locations left as addresses: {e}")),
     }
@@ -530,9 +647,9 @@ fn read_pipe(
     mut raw: Option<std::fs::File>,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
+    mut stream: Stream,
 ) -> ReaderOutput {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut parser = TraceParser::default();
     let mut error = None;
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -549,7 +666,7 @@ fn read_pipe(
                     let _ = f.write_all(&buf[..n]);
                 }
                 pending.extend_from_slice(&buf[..n]);
-                feed_complete_lines(&mut parser, &mut pending, &counters);
+                feed_complete_lines(&mut stream, &mut pending, &counters);
                 continue;
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -570,36 +687,38 @@ fn read_pipe(
     }
     if !pending.is_empty() {
         let line = String::from_utf8_lossy(&pending).into_owned();
-        parser.feed_line(&line);
+        stream.parser.feed_line(&line);
     }
     drop(pipe);
     drop(guard);
-    ReaderOutput { parser, error }
+    ReaderOutput { stream, error }
 }
 
-fn feed_complete_lines(parser: &mut TraceParser, pending: &mut Vec<u8>, counters: &Counters) {
+fn feed_complete_lines(stream: &mut Stream, pending: &mut Vec<u8>, counters: &Counters) {
     let Some(last_newline) = pending.iter().rposition(|&b| b == b'\n') else {
         return;
     };
-    let before = parser.events().len();
     {
         let text = String::from_utf8_lossy(&pending[..last_newline]);
         for line in text.split('\n') {
-            parser.feed_line(line);
+            stream.parser.feed_line(line);
             counters.lines.fetch_add(1, Ordering::Relaxed);
         }
     }
     pending.drain(..=last_newline);
-    let new = &parser.events()[before..];
+    let settled = stream.parser.take_settled_events();
     counters
         .events
-        .fetch_add(new.len() as u64, Ordering::Relaxed);
-    let drops = new
+        .fetch_add(settled.len() as u64, Ordering::Relaxed);
+    let drops = settled
         .iter()
         .filter(|e| matches!(&e.kind, EventKind::Tracepoint { name, .. } if name == "kfree_skb"))
         .count();
     counters.drops.fetch_add(drops as u64, Ordering::Relaxed);
-    counters.lost.store(parser.lost_events(), Ordering::Relaxed);
+    counters
+        .lost
+        .store(stream.parser.lost_events(), Ordering::Relaxed);
+    stream.settle(settled);
 }
 
 /// `OpenOptions` with O_NONBLOCK, so the reader can poll and notice a stop request.
@@ -664,6 +783,7 @@ impl TraceResult {
             duration_s: 0.0,
             events,
             summary,
+            events_not_kept: 0,
             lost_events: parsed.lost_events,
             raw_lines: parsed.lines,
             notes,

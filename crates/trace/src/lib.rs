@@ -34,7 +34,7 @@ pub use tracefs::Tracefs;
 /// What went wrong while tracing; each variant names the path involved and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("tracefs is not available: {detail}: mount it with `mount -t tracefs nodev /sys/kernel/tracing` (needs root and CONFIG_TRACING)")]
+    #[error("tracefs is not available: {detail}")]
     Unavailable { detail: String },
     #[error("cannot {action} {path}: {source}")]
     Io {

@@ -193,6 +193,13 @@ impl TraceParser {
         self.out
     }
 
+    /// Takes the events parsed so far except the last one, which may still get stack frames.
+    pub fn take_settled_events(&mut self) -> Vec<TraceEvent> {
+        let keep_from = self.out.events.len().saturating_sub(1);
+        let last = self.out.events.split_off(keep_from);
+        std::mem::replace(&mut self.out.events, last)
+    }
+
     pub fn feed_line(&mut self, line: &str) {
         self.out.lines += 1;
         let trimmed = line.trim_start();
@@ -367,7 +374,8 @@ fn parse_body(body: &str) -> EventKind {
     if let Some(parent) = body[first_end..].trim_start().strip_prefix("<-") {
         return EventKind::Function {
             function: strip_offset(first).to_string(),
-            parent: Some(strip_offset(parent.trim()).to_string()),
+            // func-no-repeats appends "(repeats: 3 delta: …)" after the parent.
+            parent: Some(strip_offset(parent.split_whitespace().next().unwrap_or("")).to_string()),
         };
     }
     EventKind::Function {
@@ -513,6 +521,18 @@ mod tests {
             EventKind::Function {
                 function: "xfrm_input".into(),
                 parent: Some("xfrm4_rcv_encap".into())
+            }
+        );
+    }
+
+    #[test]
+    fn function_line_with_repeats_and_offsets() {
+        let t = parse("  python3-1 [000] ..s1. 5.000001: xfrm_input+0x0/0x9c0 <-xfrm4_rcv_spi+0x1a/0x30 (repeats: 2 delta: -12)");
+        assert_eq!(
+            t.events[0].kind,
+            EventKind::Function {
+                function: "xfrm_input".into(),
+                parent: Some("xfrm4_rcv_spi".into())
             }
         );
     }

@@ -64,7 +64,14 @@ pub struct Probe {
 /// Probes tracefs at `tracefs` (or the usual place, mounting it for the probe if needed).
 pub fn probe(tracefs: Option<&Path>) -> Result<Probe, Error> {
     let fs = Tracefs::open(tracefs)?;
-    let available_tracers = words(&fs.read("available_tracers").unwrap_or_default());
+    // Unreadable control files mean no permission: say so rather than report "absent" for all.
+    let available_tracers =
+        words(
+            &fs.read("available_tracers")
+                .map_err(|e| Error::Unavailable {
+                    detail: format!("{e}: run as root"),
+                })?,
+        );
     let filter_functions_readable = std::fs::File::open(fs.path("available_filter_functions"))
         .and_then(|mut f| {
             use std::io::Read;

@@ -125,6 +125,7 @@ impl DropFilter {
 }
 
 /// One kfree_skb, with what the summary learned about it.
+#[derive(Debug)]
 struct DropSeen {
     reason: String,
     location: String,
@@ -147,27 +148,61 @@ pub fn symbolize_events(events: &mut [TraceEvent], kallsyms: &Kallsyms) {
     }
 }
 
-/// Builds the summary of a capture.
+/// Builds the summary of parsed events (all at once; see [`Summarizer`] for a stream).
 pub fn summarize(events: &[TraceEvent], filter: &DropFilter) -> TraceSummary {
-    let mut functions: HashMap<&str, u64> = HashMap::new();
-    let mut events_by_name: HashMap<&str, u64> = HashMap::new();
-    // The traced call stack per CPU, rebuilt from parents or graph depth (for call paths).
-    let mut stacks: HashMap<u32, Vec<&str>> = HashMap::new();
-    // Last device each skb address was seen on.
-    let mut skb_device: HashMap<&str, &str> = HashMap::new();
-    let mut drops: Vec<DropSeen> = Vec::new();
+    let mut summarizer = Summarizer::new(filter.clone());
+    for event in events {
+        summarizer.feed(event);
+    }
+    summarizer.finish()
+}
 
-    for (i, event) in events.iter().enumerate() {
+/// Summarizes a stream of events without keeping them, so a long capture's summary stays
+/// complete even when only the first events are kept.
+#[derive(Debug, Default)]
+pub struct Summarizer {
+    filter: DropFilter,
+    functions: HashMap<String, u64>,
+    events_by_name: HashMap<String, u64>,
+    /// The traced call stack per CPU, rebuilt from parents or graph depth (for call paths).
+    stacks: HashMap<u32, Vec<String>>,
+    /// Last device each skb address was seen on.
+    skb_device: HashMap<String, String>,
+    /// A drop per CPU waiting for the stack trace that may follow it.
+    pending: HashMap<u32, DropSeen>,
+    drops: Vec<DropPoint>,
+    total_drops: u64,
+}
+
+impl Summarizer {
+    pub fn new(filter: DropFilter) -> Summarizer {
+        Summarizer {
+            filter,
+            ..Summarizer::default()
+        }
+    }
+
+    pub fn feed(&mut self, event: &TraceEvent) {
+        let cpu = event.cpu;
+        if let Some(mut drop) = self.pending.remove(&cpu) {
+            // The stacktrace trigger writes the stack right after the event, on the same CPU.
+            if let EventKind::StackTrace { frames } = &event.kind {
+                drop.call_path = path_from_stack(frames, &drop.symbol);
+                self.record(drop);
+                return;
+            }
+            self.record(drop);
+        }
         match &event.kind {
             EventKind::Function { function, parent } => {
-                *functions.entry(function).or_default() += 1;
-                let stack = stacks.entry(event.cpu).or_default();
+                self.count_function(function);
+                let stack = self.stacks.entry(cpu).or_default();
                 // Rebuild the nesting from `func <-parent`: back to the parent when it is on the
                 // stack, back before an earlier call of the same function, else one level deeper
                 // (through frames the filter does not trace).
                 if let Some(pos) = parent
                     .as_deref()
-                    .and_then(|p| stack.iter().rposition(|f| *f == p))
+                    .and_then(|p| stack.iter().rposition(|f| f == p))
                 {
                     stack.truncate(pos + 1);
                 } else if let Some(pos) = stack.iter().rposition(|f| f == function) {
@@ -179,14 +214,14 @@ pub fn summarize(events: &[TraceEvent], filter: &DropFilter) -> TraceSummary {
             | EventKind::GraphCall {
                 function, depth, ..
             } => {
-                *functions.entry(function).or_default() += 1;
-                let stack = stacks.entry(event.cpu).or_default();
+                self.count_function(function);
+                let stack = self.stacks.entry(cpu).or_default();
                 stack.truncate(*depth as usize);
                 push_capped(stack, function);
             }
             EventKind::GraphExit { depth, .. } => {
                 // Keep the function just closed: a drop right after it was decided there.
-                if let Some(stack) = stacks.get_mut(&event.cpu) {
+                if let Some(stack) = self.stacks.get_mut(&cpu) {
                     stack.truncate(*depth as usize + 1);
                 }
             }
@@ -197,7 +232,7 @@ pub fn summarize(events: &[TraceEvent], filter: &DropFilter) -> TraceSummary {
                 location,
                 reason,
             } => {
-                *events_by_name.entry(name).or_default() += 1;
+                bump(&mut self.events_by_name, name);
                 let field = |key: &str| {
                     fields
                         .iter()
@@ -207,9 +242,9 @@ pub fn summarize(events: &[TraceEvent], filter: &DropFilter) -> TraceSummary {
                 match name.as_str() {
                     "netif_receive_skb" | "net_dev_xmit" => {
                         if let (Some(skb), Some(dev)) = (field("skbaddr"), field("dev")) {
-                            skb_device.insert(skb, dev);
+                            self.skb_device.insert(skb.to_string(), dev.to_string());
                         }
-                        stacks.remove(&event.cpu);
+                        self.stacks.remove(&cpu);
                     }
                     "kfree_skb" => {
                         let location = location.clone().unwrap_or(crate::parse::Location {
@@ -221,36 +256,29 @@ pub fn summarize(events: &[TraceEvent], filter: &DropFilter) -> TraceSummary {
                             .symbol
                             .clone()
                             .unwrap_or_else(|| location.display());
-                        let stack = following_stack(events, i);
-                        let call_path = match stack {
-                            Some(frames) => path_from_stack(frames, &symbol),
-                            None => {
-                                let mut path: Vec<String> = stacks
-                                    .get(&event.cpu)
-                                    .map(|p| p.iter().map(|s| s.to_string()).collect())
-                                    .unwrap_or_default();
-                                if !path.contains(&symbol) {
-                                    path.push(symbol.clone());
-                                }
-                                path
-                            }
-                        };
-                        let skb = field("skbaddr");
-                        drops.push(DropSeen {
-                            reason: reason.clone().unwrap_or_else(|| "UNKNOWN".into()),
-                            location: location.display(),
-                            symbol,
-                            protocol: field("protocol").and_then(|p| p.parse().ok()),
-                            device: skb.and_then(|s| skb_device.remove(s)).map(str::to_string),
-                            call_path,
-                        });
-                        stacks.remove(&event.cpu);
+                        // Until a stack trace says better: the traced nesting on this CPU.
+                        let mut call_path = self.stacks.remove(&cpu).unwrap_or_default();
+                        if !call_path.contains(&symbol) {
+                            call_path.push(symbol.clone());
+                        }
+                        let device = field("skbaddr").and_then(|s| self.skb_device.remove(s));
+                        self.pending.insert(
+                            cpu,
+                            DropSeen {
+                                reason: reason.clone().unwrap_or_else(|| "UNKNOWN".into()),
+                                location: location.display(),
+                                symbol,
+                                protocol: field("protocol").and_then(|p| p.parse().ok()),
+                                device,
+                                call_path,
+                            },
+                        );
                     }
                     "consume_skb" => {
                         if let Some(skb) = field("skbaddr") {
-                            skb_device.remove(skb);
+                            self.skb_device.remove(skb);
                         }
-                        stacks.remove(&event.cpu);
+                        self.stacks.remove(&cpu);
                     }
                     _ => {}
                 }
@@ -258,24 +286,32 @@ pub fn summarize(events: &[TraceEvent], filter: &DropFilter) -> TraceSummary {
         }
     }
 
-    let total_drops = drops.len() as u64;
-    let mut grouped: Vec<DropPoint> = Vec::new();
-    for drop in drops.into_iter().filter(|d| filter.matches(d)) {
-        let point = match grouped
+    fn count_function(&mut self, function: &str) {
+        bump(&mut self.functions, function);
+    }
+
+    /// Counts a drop, grouped by reason and location, when it passes the filter.
+    fn record(&mut self, drop: DropSeen) {
+        self.total_drops += 1;
+        if !self.filter.matches(&drop) {
+            return;
+        }
+        let point = match self
+            .drops
             .iter_mut()
-            .find(|p| p.reason == drop.reason && p.location == drop.location)
+            .position(|p| p.reason == drop.reason && p.location == drop.location)
         {
-            Some(point) => point,
+            Some(i) => &mut self.drops[i],
             None => {
-                grouped.push(DropPoint {
-                    reason: drop.reason.clone(),
-                    location: drop.location.clone(),
+                self.drops.push(DropPoint {
+                    reason: drop.reason,
+                    location: drop.location,
                     count: 0,
-                    call_path: drop.call_path.clone(),
+                    call_path: drop.call_path,
                     protocols: Vec::new(),
                     devices: Vec::new(),
                 });
-                grouped.last_mut().expect("just pushed")
+                self.drops.last_mut().expect("just pushed")
             }
         };
         point.count += 1;
@@ -290,29 +326,49 @@ pub fn summarize(events: &[TraceEvent], filter: &DropFilter) -> TraceSummary {
             }
         }
     }
-    grouped.sort_by(|a, b| b.count.cmp(&a.count).then(a.location.cmp(&b.location)));
-    let kept: u64 = grouped.iter().map(|p| p.count).sum();
 
-    let audit_markers = functions
-        .iter()
-        .filter(|(name, _)| is_audit_marker(name))
-        .map(|(name, &count)| {
-            let (meaning, cause) = audit_meaning(name);
-            AuditMarker {
-                function: name.to_string(),
-                count,
-                meaning: meaning.to_string(),
-                cause_hint: cause.map(str::to_string),
+    pub fn finish(mut self) -> TraceSummary {
+        let mut cpus: Vec<u32> = self.pending.keys().copied().collect();
+        cpus.sort_unstable();
+        for cpu in cpus {
+            if let Some(drop) = self.pending.remove(&cpu) {
+                self.record(drop);
             }
-        })
-        .collect::<Vec<_>>();
+        }
+        let mut drops = self.drops;
+        drops.sort_by(|a, b| b.count.cmp(&a.count).then(a.location.cmp(&b.location)));
+        let kept: u64 = drops.iter().map(|p| p.count).sum();
+        let audit_markers = self
+            .functions
+            .iter()
+            .filter(|(name, _)| is_audit_marker(name))
+            .map(|(name, &count)| {
+                let (meaning, cause) = audit_meaning(name);
+                AuditMarker {
+                    function: name.clone(),
+                    count,
+                    meaning: meaning.to_string(),
+                    cause_hint: cause.map(str::to_string),
+                }
+            })
+            .collect::<Vec<_>>();
+        TraceSummary {
+            functions_hit: sorted_counts(self.functions),
+            drops,
+            drops_filtered_out: self.total_drops - kept,
+            audit_markers: sorted_audit(audit_markers),
+            events_by_name: sorted_counts(self.events_by_name),
+        }
+    }
+}
 
-    TraceSummary {
-        functions_hit: sorted_counts(functions),
-        drops: grouped,
-        drops_filtered_out: total_drops - kept,
-        audit_markers: sorted_audit(audit_markers),
-        events_by_name: sorted_counts(events_by_name),
+/// Adds one to a count, allocating the key only the first time.
+fn bump(map: &mut HashMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_string(), 1);
+        }
     }
 }
 
@@ -322,21 +378,18 @@ fn is_audit_marker(name: &str) -> bool {
 }
 
 /// Traced stacks stay short: a runaway (missed exits) must not grow without bound.
-fn push_capped<'a>(stack: &mut Vec<&'a str>, function: &'a str) {
+fn push_capped(stack: &mut Vec<String>, function: &str) {
     const MAX_DEPTH: usize = 64;
     if stack.len() >= MAX_DEPTH {
         stack.remove(0);
     }
-    stack.push(function);
+    stack.push(function.to_string());
 }
 
-fn sorted_counts(map: HashMap<&str, u64>) -> Vec<NameCount> {
+fn sorted_counts(map: HashMap<String, u64>) -> Vec<NameCount> {
     let mut v: Vec<NameCount> = map
         .into_iter()
-        .map(|(name, count)| NameCount {
-            name: name.to_string(),
-            count,
-        })
+        .map(|(name, count)| NameCount { name, count })
         .collect();
     v.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
     v
@@ -373,16 +426,6 @@ pub fn audit_meaning(function: &str) -> (&'static str, Option<&'static str>) {
             ("an SA was added or deleted (configuration change)", None)
         }
         _ => ("xfrm audit hook", None),
-    }
-}
-
-/// The stack trace recorded for event `i`: the next event on the same CPU, if it is one.
-fn following_stack(events: &[TraceEvent], i: usize) -> Option<&[String]> {
-    let cpu = events[i].cpu;
-    let next = events[i + 1..].iter().find(|e| e.cpu == cpu)?;
-    match &next.kind {
-        EventKind::StackTrace { frames } => Some(frames),
-        _ => None,
     }
 }
 
@@ -476,6 +519,26 @@ mod tests {
                 protocols: vec![2048],
                 devices: vec!["veth-b".into()],
             }]
+        );
+    }
+
+    #[test]
+    fn streamed_in_pieces_equals_all_at_once() {
+        // Feed the parser line by line, taking settled events as a capture does.
+        let mut parser = crate::parse::TraceParser::default();
+        let mut summarizer = Summarizer::new(DropFilter::default());
+        for line in NOSOCKET.lines() {
+            parser.feed_line(line);
+            for event in parser.take_settled_events() {
+                summarizer.feed(&event);
+            }
+        }
+        for event in parser.finish().events {
+            summarizer.feed(&event);
+        }
+        assert_eq!(
+            summarizer.finish(),
+            summarize(&parse(NOSOCKET).events, &DropFilter::default())
         );
     }
 

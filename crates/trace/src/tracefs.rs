@@ -32,7 +32,7 @@ impl Tracefs {
             if !path.join("trace").exists() && !path.join("instances").exists() {
                 return Err(Error::Unavailable {
                     detail: format!(
-                        "{} does not look like tracefs (no trace file)",
+                        "{} does not look like tracefs (no trace file): pass the tracefs mount point, usually {DEFAULT_MOUNT}",
                         path.display()
                     ),
                 });
@@ -54,7 +54,9 @@ impl Tracefs {
             None::<&str>,
         )
         .map_err(|e| Error::Unavailable {
-            detail: format!("not mounted, and mounting it at {DEFAULT_MOUNT} failed: {e}"),
+            detail: format!(
+                "not mounted, and mounting it at {DEFAULT_MOUNT} failed: {e}: run as root, or mount it with `mount -t tracefs nodev {DEFAULT_MOUNT}` (needs CONFIG_TRACING)"
+            ),
         })?;
         cleanup::register_mount(target);
         Ok(Tracefs::with_handle(target.to_path_buf(), true))
