@@ -300,11 +300,12 @@ key = "net.ipv4.conf.all.disable_xfrm"
 equals = 1
 severity = "warning"
 
+# No such interface in the namespace: the counter is not shown, so the check skips.
 [[check]]
-kind = "diagnose"
-name = "maybe skipped"
-dst = "10.0.0.2"
-port = 9
+kind = "counter"
+name = "skipped"
+counter = "dev:nosuchdev:rx_dropped"
+window = "10ms"
 "#,
     );
     let junit = file.sibling("junit.xml");
@@ -355,11 +356,13 @@ port = 9
         .and_then(|n| n.text())
         .unwrap()
         .starts_with("WARNING"));
-    let skipped = cases
+    let skipped: Vec<&str> = cases
         .iter()
         .filter(|c| c.children().any(|n| n.has_tag_name("skipped")))
-        .count() as u64;
-    assert_eq!(skipped, json["summary"]["skip"].as_u64().unwrap());
+        .map(|c| c.attribute("name").unwrap())
+        .collect();
+    assert_eq!(skipped, vec!["skipped"]);
+    assert_eq!(json["summary"]["skip"], 1);
 }
 
 #[test]
@@ -1048,4 +1051,90 @@ equals = 0
 
 fn json_summary_fail(out: &std::process::Output) -> u64 {
     json(out)["summary"]["fail"].as_u64().expect("summary.fail")
+}
+
+#[test]
+fn root_diagnose_check_expects_a_verdict_from_a_real_test_flow() {
+    if !can_use_netns("root_diagnose_check_expects_a_verdict_from_a_real_test_flow") {
+        return;
+    }
+    let pair = VethPair::new("xd-chk-diag").expect("veth pair");
+    let file = TempFile::new(
+        "diagnose",
+        r#"
+name = "flow"
+[variables]
+peer = "x"
+receiver = "x"
+
+[[check]]
+kind = "diagnose"
+name = "delivered to the peer"
+dst = "${peer}"
+port = 5099
+listen_netns = "${receiver}"
+count = 3
+window = "1s"
+trace = false
+
+[[check]]
+kind = "counter"
+name = "nothing blocked during the flow"
+counter = "XfrmOutPolBlock"
+around = "delivered to the peer"
+max = 0
+"#,
+    );
+    let vars = [
+        "--var".to_string(),
+        format!("peer={}", pair.b_v4),
+        "--var".to_string(),
+        format!("receiver={}", pair.b.name()),
+    ];
+    let mut args = vec!["check", file.path(), "-n", pair.a.name(), "--json"];
+    args.extend(vars.iter().map(String::as_str));
+    let out = run(&args);
+    let report = json(&out);
+    let json = &report;
+    assert_eq!(code(&out), 0, "{json:#}\n{}", stderr(&out));
+    assert_eq!(status_of(json, "delivered to the peer"), "pass");
+    assert!(result_of(json, "delivered to the peer")["observed"]
+        .as_str()
+        .unwrap()
+        .contains("verdict delivered (sent 3, received 3)"));
+    assert_eq!(status_of(json, "nothing blocked during the flow"), "pass");
+
+    // An outbound block policy: the same checklist now fails, with the cause named.
+    pair.a
+        .ip(&[
+            "xfrm", "policy", "add", "src", &pair.a_v4, "dst", &pair.b_v4, "dir", "out", "action",
+            "block",
+        ])
+        .expect("block policy");
+    let out = run(&args);
+    let report = crate::util::json(&out);
+    let json = &report;
+    assert_eq!(code(&out), 1, "{json:#}");
+    assert_eq!(status_of(json, "delivered to the peer"), "fail");
+    let reason = result_of(json, "delivered to the peer")["reason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.contains("verdict policy-block-out, expected delivered"),
+        "{reason}"
+    );
+    assert_eq!(status_of(json, "nothing blocked during the flow"), "fail");
+
+    // A checklist can also expect a fault: an unknown cause id is rejected at load.
+    let bad = TempFile::new(
+        "diagnose-bad",
+        "name = \"x\"\n[[check]]\nkind = \"diagnose\"\ndst = \"10.0.0.1\"\nport = 9\nexpect = \"deliverd\"\n",
+    );
+    let out = run(&["check", bad.path()]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("is not a cause id"),
+        "{}",
+        stderr(&out)
+    );
 }
