@@ -1138,3 +1138,76 @@ max = 0
         stderr(&out)
     );
 }
+
+#[test]
+fn root_site_to_site_example_on_a_gateway_whose_ike_never_finished() {
+    if !can_use_netns("root_site_to_site_example_on_a_gateway_whose_ike_never_finished") {
+        return;
+    }
+    // Gateway `a` protects 10.1.0.0/16 and talks to gateway `b` for 10.2.0.0/16: policies are
+    // installed as an IKE daemon would, but no SA ever came (and this host cannot key ESP).
+    let pair = VethPair::new("xd-chk-s2s").expect("veth pair");
+    let (gw_a, gw_b) = (pair.a_v4.clone(), pair.b_v4.clone());
+    pair.a
+        .ip_batch(&format!(
+            "addr add 10.1.0.1/16 dev lo\n\
+             route add 10.2.0.0/16 via {gw_b} src 10.1.0.1\n\
+             xfrm policy add src 10.1.0.0/16 dst 10.2.0.0/16 dir out tmpl src {gw_a} dst {gw_b} proto esp mode tunnel\n\
+             xfrm policy add src 10.2.0.0/16 dst 10.1.0.0/16 dir in tmpl src {gw_b} dst {gw_a} proto esp mode tunnel\n\
+             xfrm policy add src 10.2.0.0/16 dst 10.1.0.0/16 dir fwd tmpl src {gw_b} dst {gw_a} proto esp mode tunnel\n"
+        ))
+        .expect("gateway configuration");
+    let set = pair
+        .a
+        .exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        .expect("sysctl");
+    assert!(set.status.success());
+
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/site-to-site-tunnel.toml");
+    let vars = [
+        format!("local_gw={gw_a}"),
+        format!("remote_gw={gw_b}"),
+        "local_net=10.1.0.0/16".to_string(),
+        "remote_net=10.2.0.0/16".to_string(),
+        "remote_host=10.2.0.10".to_string(),
+        "quiet_window=200ms".to_string(),
+    ];
+    let mut args = vec![
+        "check".to_string(),
+        example.to_str().unwrap().to_string(),
+        "-n".to_string(),
+        pair.a.name().to_string(),
+        "--json".to_string(),
+    ];
+    for v in vars {
+        args.push("--var".to_string());
+        args.push(v);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&args);
+    let report = json(&out);
+    assert_eq!(code(&out), 1, "{report:#}");
+    for (name, want) in [
+        ("forwarding on", "pass"),
+        ("rp_filter not strict", "pass"),
+        ("policy out", "pass"),
+        ("policy in", "pass"),
+        ("policy fwd", "pass"),
+        ("SA out", "fail"),
+        ("SA in", "fail"),
+        ("no inbound SA misses", "pass"),
+        ("test flow to the remote site", "fail"),
+        ("the test flow met no XFRM error", "fail"),
+    ] {
+        assert_eq!(status_of(&report, name), want, "{name}: {report:#}");
+    }
+    let reason = result_of(&report, "test flow to the remote site")["reason"]
+        .as_str()
+        .unwrap();
+    assert!(reason.contains("verdict no-outbound-sa"), "{reason}");
+    let observed = result_of(&report, "the test flow met no XFRM error")["observed"]
+        .as_str()
+        .unwrap();
+    assert!(observed.starts_with("XfrmOutNoStates +"), "{observed}");
+}
