@@ -756,3 +756,66 @@ fn catalog_doc_is_current() {
         "docs/counters.md is stale: run XFRMDIAG_UPDATE_DOCS=1 cargo test -p xfrmdiag --test integration catalog_doc"
     );
 }
+
+#[test]
+fn root_recreated_namespace_shows_resets_not_huge_increases() {
+    if !can_use_netns("root_recreated_namespace_shows_resets_not_huge_increases") {
+        return;
+    }
+    // Dropping `ns` deletes whatever namespace has its name, so the re-created one goes too.
+    let ns = ScratchNetns::new("xdc-reset").expect("namespace");
+    // Some loopback traffic inside the namespace, so Ip.InReceives is not zero.
+    for _ in 0..3 {
+        let receiver = bind_udp(&ns, "127.0.0.1");
+        send_udp(&ns, receiver.local_addr().unwrap()).expect("loopback send");
+    }
+    let file = std::env::temp_dir().join(format!("xfrmdiag-reset-{}.json", std::process::id()));
+    assert_success(&run(&[
+        "-n",
+        ns.name(),
+        "counters",
+        "--save",
+        file.to_str().unwrap(),
+    ]));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let before = saved["counters"]["Ip.InReceives"].as_u64().unwrap();
+    assert!(before >= 3, "{before}");
+
+    // Same name, new namespace: every counter starts again from zero.
+    let status = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("ip netns del {0} && ip netns add {0}", ns.name()),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let out = run(&[
+        "-n",
+        ns.name(),
+        "counters",
+        "--since",
+        file.to_str().unwrap(),
+        "--json",
+    ]);
+    let v = json(&out);
+    assert_eq!(
+        v["delta"]["Ip.InReceives"],
+        serde_json::json!({"reset": {"before": before, "after": 0}}),
+        "{v}"
+    );
+    // The human view says "reset", never a wrapped-around number.
+    let out = run(&[
+        "-n",
+        ns.name(),
+        "counters",
+        "--since",
+        file.to_str().unwrap(),
+        "ip",
+    ]);
+    std::fs::remove_file(&file).unwrap();
+    let text = stdout(&out);
+    assert!(text.contains(&format!("reset {before}→0")), "{text}");
+}

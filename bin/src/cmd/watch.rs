@@ -164,7 +164,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
     if !global.json {
         writeln!(
             out,
-            "watching namespace {} every {:?}{} (Ctrl-C to stop)",
+            "watching namespace {} every {:?}{} (times UTC; ! = error counter; Ctrl-C to stop)",
             previous.namespace,
             args.interval,
             args.filter

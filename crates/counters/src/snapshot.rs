@@ -165,9 +165,11 @@ impl Snapshot {
         self.counters.insert(name.into(), value);
     }
 
-    /// Adds `sa:<spi>:<field>` counters for each SA (SPI as `0x%08x`) and marks the `sa` source
-    /// read. SAs sharing an SPI (other destination or protocol) are summed.
+    /// Sets `sa:<spi>:<field>` counters from one SA dump (SPI as `0x%08x`) and marks the `sa`
+    /// source read. SAs sharing an SPI (other destination or protocol) are summed within the
+    /// dump; adding the same dump again replaces, never doubles, the values.
     pub fn add_sa_stats(&mut self, sas: &[SaStats]) {
+        let mut from_this_dump: BTreeMap<String, u64> = BTreeMap::new();
         for sa in sas {
             for (field, value) in [
                 ("replay_window", sa.replay_window),
@@ -176,12 +178,12 @@ impl Snapshot {
                 ("bytes", sa.bytes),
                 ("packets", sa.packets),
             ] {
-                *self
-                    .counters
+                *from_this_dump
                     .entry(format!("sa:0x{:08x}:{field}", sa.spi))
                     .or_insert(0) += value;
             }
         }
+        self.counters.extend(from_this_dump);
         self.sources.insert("sa".to_string(), SourceState::Read);
     }
 
@@ -226,6 +228,17 @@ mod tests {
         }]);
         assert_eq!(snap.get("sa:0x00001000:integrity_failed"), Some(3));
         assert_eq!(snap.get("sa:0x00001000:replay"), Some(0));
+        // The same dump added again (a caller that also dumps SAs) does not double anything.
+        let twin = SaStats {
+            spi: 0x1000,
+            integrity_failed: 3,
+            ..SaStats::default()
+        };
+        snap.add_sa_stats(&[twin]);
+        assert_eq!(snap.get("sa:0x00001000:integrity_failed"), Some(3));
+        // Two SAs with one SPI (other destination) in one dump are summed.
+        snap.add_sa_stats(&[twin, twin]);
+        assert_eq!(snap.get("sa:0x00001000:integrity_failed"), Some(6));
     }
 
     #[test]
