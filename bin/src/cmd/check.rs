@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use xfrmdiag_checklist::kinds::{Context, Outcome};
 use xfrmdiag_checklist::model::DiagnoseCheck;
-use xfrmdiag_checklist::{builtin, load_file, Runner, Vars};
+use xfrmdiag_checklist::{builtin, load_file, Progress, Runner, Vars};
 use xfrmdiag_diagnose::evidence::{Flow, Role};
 use xfrmdiag_netns::Netns;
 use xfrmdiag_report::{checklist as render, junit};
@@ -76,15 +76,17 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
     runner.preflight(&checklist)?;
 
     let show_progress = !global.json && output::status_line_allowed();
-    let total = checklist.checks.len();
-    let report = runner.run(&checklist, |result| {
-        if show_progress {
-            eprint!("\r\x1b[2K[{}/{total}] {}", result.index, result.name);
+    let report = runner.run(&checklist, |event| {
+        if !show_progress {
+            return;
+        }
+        match event {
+            Progress::Started { index, total, name } => {
+                eprint!("\r\x1b[2K[{index}/{total}] {name}…");
+            }
+            Progress::Finished(_) => eprint!("\r\x1b[2K"),
         }
     });
-    if show_progress {
-        eprint!("\r\x1b[2K");
-    }
 
     if let Some(path) = &args.junit {
         std::fs::write(path, junit::checklist(&report))
