@@ -224,4 +224,33 @@ mod tests {
         assert_eq!(out.verdict, Verdict::Fail, "two match, at most one allowed");
         assert!(out.reason.contains("expected at most 1"), "{}", out.reason);
     }
+
+    #[test]
+    fn encap_none_and_espinudp_are_told_apart() {
+        use crate::model::Encap as Want;
+        let plain = fixture()
+            .into_iter()
+            .find(|s| s.spi.0 == 0x1f3c)
+            .expect("allocspi SA");
+        let mut natt = plain.clone();
+        natt.spi = xfrmdiag_inventory::Spi(0x2000);
+        natt.encap = Some(xfrmdiag_inventory::Encap {
+            encap_type: "espinudp".into(),
+            sport: 4500,
+            dport: 4500,
+            oa: None,
+        });
+        let sas = vec![plain, natt];
+        let mut c = check();
+        c.spi = None;
+        c.encap = Some(Want::Espinudp);
+        let out = evaluate(&c, &sas, 0);
+        assert_eq!(out.verdict, Verdict::Pass);
+        assert!(out.observed.unwrap().contains("encap espinudp 4500:4500"));
+        c.encap = Some(Want::None);
+        c.max_count = Some(Int(1));
+        assert_eq!(evaluate(&c, &sas, 0).verdict, Verdict::Pass);
+        c.encap = Some(Want::Espintcp);
+        assert_eq!(evaluate(&c, &sas, 0).verdict, Verdict::Fail);
+    }
 }
