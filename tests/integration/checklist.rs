@@ -73,6 +73,19 @@ fn run_private_mounts(args: &[&str]) -> std::process::Output {
         .expect("run xfrmdiag under unshare")
 }
 
+/// What a checklist must not change: XFRM state, policies and default policies of `ns`.
+fn xfrm_configuration(ns: &ScratchNetns) -> String {
+    ["state list", "policy list", "policy getdefault"]
+        .iter()
+        .map(|what| {
+            let mut args = vec!["xfrm"];
+            args.extend(what.split(' '));
+            ns.ip(&args).unwrap_or_else(|e| format!("error: {e}"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n--\n")
+}
+
 fn code(out: &std::process::Output) -> i32 {
     out.status.code().expect("exit code")
 }
@@ -599,7 +612,13 @@ dir = "out"
 action = "block"
 "#,
     );
+    let configured = xfrm_configuration(&ns);
     let out = run(&["check", file.path(), "-n", ns.name(), "--json"]);
+    assert_eq!(
+        xfrm_configuration(&ns),
+        configured,
+        "a checklist only reads"
+    );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let json = json(&out);
     for (name, want) in [
@@ -712,7 +731,13 @@ max_count = 0
 min_count = 0
 "#,
     );
+    let configured = xfrm_configuration(&ns);
     let out = run(&["check", file.path(), "-n", ns.name(), "--json"]);
+    assert_eq!(
+        xfrm_configuration(&ns),
+        configured,
+        "a checklist only reads"
+    );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let json = json(&out);
     for (name, want) in [
