@@ -24,22 +24,24 @@ TMP=$(mktemp -d)
 cleanup() { ip netns del "$NS" 2>/dev/null || true; rm -rf "$TMP"; }
 trap cleanup EXIT INT TERM
 
-# Wall time of one run in milliseconds (output to /dev/null).
-wall_ms() {
-  local start end
-  start=$(date +%s%N)
-  "$@" >/dev/null
-  end=$(date +%s%N)
-  echo $(( (end - start) / 1000000 ))
+# One run, output to /dev/null: appends "wall_ms cpu_ms rss_kb" to file $1.
+# CPU (user+sys) is printed too: on a busy machine wall time measures the neighbours.
+measure() {
+  local into=$1; shift
+  /usr/bin/time -f "%e %U %S %M" -o "$TMP/t" "$@" >/dev/null
+  awk '{printf "%d %d %d\n", $1 * 1000, ($2 + $3) * 1000, $4}' "$TMP/t" >> "$into"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
-
-# Peak RSS in MB of one run.
-rss_mb() {
-  /usr/bin/time -f %M -o "$TMP/rss" "$@" >/dev/null
-  awk '{printf "%.1f", $1/1024}' "$TMP/rss"
+# Median of column $2 of file $1.
+median() {
+  awk -v c="$2" '{print $c}' "$1" | sort -n |
+    awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'
 }
+
+# Largest value of column $2 of file $1.
+maximum() { awk -v c="$2" 'BEGIN {m = 0} $c > m {m = $c} END {print m}' "$1"; }
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}'; }
 
 bench_set() {
   local label=$1 with_proto=$2
@@ -61,18 +63,25 @@ bench_set() {
 
   : > "$TMP/ip"; : > "$TMP/json"; : > "$TMP/human"
   for _ in $(seq "$ROUNDS"); do
-    wall_ms ip -n "$NS" xfrm policy list >> "$TMP/ip"
-    wall_ms "$BIN" -n "$NS" policy --json >> "$TMP/json"
-    wall_ms "$BIN" -n "$NS" policy >> "$TMP/human"
+    measure "$TMP/ip" ip -n "$NS" xfrm policy list
+    measure "$TMP/json" "$BIN" -n "$NS" policy --json
+    measure "$TMP/human" "$BIN" -n "$NS" policy
   done
-  local ip_ms json_ms human_ms
-  ip_ms=$(median < "$TMP/ip"); json_ms=$(median < "$TMP/json"); human_ms=$(median < "$TMP/human")
-  printf '  ip xfrm policy list      %6d ms\n' "$ip_ms"
-  printf '  xfrmdiag policy --json   %6d ms  %.2fx ip\n' "$json_ms" "$(awk -v a="$json_ms" -v b="$ip_ms" 'BEGIN {print a / b}')"
-  printf '  xfrmdiag policy          %6d ms  %.2fx ip\n' "$human_ms" "$(awk -v a="$human_ms" -v b="$ip_ms" 'BEGIN {print a / b}')"
-  printf '  peak RSS: --json %s MB, human %s MB (ip: %s MB)\n' \
-    "$(rss_mb "$BIN" -n "$NS" policy --json)" "$(rss_mb "$BIN" -n "$NS" policy)" \
-    "$(rss_mb ip -n "$NS" xfrm policy list)"
+  local ip_w ip_c
+  ip_w=$(median "$TMP/ip" 1); ip_c=$(median "$TMP/ip" 2)
+  printf '  %-24s %6s %8s %8s %9s %8s\n' "" "wall ms" "x ip" "cpu ms" "x ip cpu" "peak RSS"
+  for run in ip json human; do
+    local w c label
+    w=$(median "$TMP/$run" 1); c=$(median "$TMP/$run" 2)
+    case $run in
+      ip) label="ip xfrm policy list" ;;
+      json) label="xfrmdiag policy --json" ;;
+      human) label="xfrmdiag policy" ;;
+    esac
+    printf '  %-24s %6d %8s %8d %9s %6.1f MB\n' "$label" "$w" "$(ratio "$w" "$ip_w")" "$c" \
+      "$(ratio "$c" "$ip_c")" "$(awk -v k="$(maximum "$TMP/$run" 3)" 'BEGIN {print k / 1024}')"
+  done
+  echo "  (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
   ip netns del "$NS"
 }
 
