@@ -33,6 +33,9 @@ pub struct Args {
     /// Capture while CMD runs instead of for a window (everything after --exec is the command).
     #[arg(long, value_name = "CMD", num_args = 1.., allow_hyphen_values = true, help_heading = "Mode")]
     pub exec: Vec<String>,
+    /// Remove instances left by xfrmdiag runs that were killed (SIGKILL) and exit.
+    #[arg(long, conflicts_with_all = ["probe", "exec", "from"], help_heading = "Mode")]
+    pub remove_stale: bool,
     /// Summarize a saved trace text instead of capturing.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["probe", "exec"], help_heading = "Mode")]
     pub from: Option<PathBuf>,
@@ -146,6 +149,20 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
     if args.probe {
         return run_probe(global, &args);
     }
+    if args.remove_stale {
+        let removed = xfrmdiag_trace::remove_stale_instances(args.capture.tracefs.as_deref())
+            .context("cannot remove stale trace instances")?;
+        let mut stdout = std::io::stdout().lock();
+        if global.json {
+            serde_json::to_writer_pretty(&mut stdout, &serde_json::json!({ "removed": removed }))?;
+            writeln!(stdout)?;
+        } else if removed.is_empty() {
+            writeln!(stdout, "no stale xfrmdiag instances")?;
+        } else {
+            writeln!(stdout, "removed {}", removed.join(" "))?;
+        }
+        return Ok(Status::Ok);
+    }
     let filter = args.filter.drop_filter()?;
     let cap = &args.capture;
     if let Some(path) = &args.from {
@@ -176,6 +193,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
         options.events = cap.events.clone();
     }
     let capture = Capture::start(options).context("cannot start the trace")?;
+    // Fault injection for the cleanup test: a panic while the instance exists must remove it.
+    if std::env::var_os("XFRMDIAG_TEST_PANIC_MID_CAPTURE").is_some() {
+        panic!("XFRMDIAG_TEST_PANIC_MID_CAPTURE is set: panicking with a capture running");
+    }
 
     let status_line = output::status_line_allowed();
     let exec_outcome = if args.exec.is_empty() {

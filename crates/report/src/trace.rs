@@ -72,7 +72,7 @@ pub fn render_probe(probe: &Probe) -> String {
     ));
     if !probe.stale_instances.is_empty() {
         out.push_str(&format!(
-            "stale instances from killed runs: {} (remove with rmdir)\n",
+            "stale instances from killed runs: {} (remove with `xfrmdiag trace --remove-stale`)\n",
             probe.stale_instances.join(" ")
         ));
     }
