@@ -362,6 +362,11 @@ impl Capture {
             }
             None => None,
         };
+        // Recording starts before the reader: the ring buffer holds events until it is read, and
+        // an error here leaves no thread holding trace_pipe open (which would keep the instance).
+        instance
+            .write("tracing_on", "1")
+            .map_err(|e| Error::io("write", instance.path("tracing_on"), e))?;
         let reader = {
             let stop = stop_reader.clone();
             let counters = counters.clone();
@@ -371,9 +376,6 @@ impl Capture {
                 .spawn(move || read_pipe(pipe, guard, raw_file, stop, counters, stream))
                 .map_err(|e| Error::io("start reader thread for", pipe_path, e))?
         };
-        instance
-            .write("tracing_on", "1")
-            .map_err(|e| Error::io("write", instance.path("tracing_on"), e))?;
 
         Ok(Capture {
             options,
