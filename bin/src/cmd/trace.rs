@@ -305,12 +305,32 @@ fn run_command(
             .stdout(child_stdout)
             .spawn()
     })??;
-    // Ctrl-C/SIGTERM on xfrmdiag must not leave the command running.
-    xfrmdiag_trace::cleanup::register_child(child.id());
+    // Ctrl-C/SIGTERM on xfrmdiag must not leave the command running. The pid is cleared once
+    // the command is reaped, so a reused pid is never signalled.
+    let running = std::sync::Arc::new(std::sync::Mutex::new(Some(child.id())));
+    {
+        let running = running.clone();
+        xfrmdiag_trace::cleanup::on_interrupt(move || {
+            if let Some(pid) = *running.lock().unwrap_or_else(|p| p.into_inner()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+        });
+    }
     let start = Instant::now();
     loop {
-        if let Some(status) = child.try_wait()? {
-            xfrmdiag_trace::cleanup::unregister_child(child.id());
+        // Reaped under the lock, so the hook cannot signal a pid the kernel has reused.
+        let status = {
+            let mut pid = running.lock().unwrap_or_else(|p| p.into_inner());
+            let status = child.try_wait()?;
+            if status.is_some() {
+                *pid = None;
+            }
+            status
+        };
+        if let Some(status) = status {
             return Ok(status.code().unwrap_or(128));
         }
         if status_line {
