@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long, help_heading = "Mode")]
     pub probe: bool,
     /// How long to capture (e.g. 3s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration, help_heading = "Mode")]
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration, conflicts_with = "exec", help_heading = "Mode")]
     pub window: Duration,
     /// Capture while CMD runs instead of for a window (everything after --exec is the command).
     #[arg(long, value_name = "CMD", num_args = 1.., allow_hyphen_values = true, help_heading = "Mode")]
