@@ -386,6 +386,87 @@ fn root_trace_summary_stays_complete_beyond_max_events() {
     drop_pair_then_check(pair, &before);
 }
 
+#[test]
+fn root_trace_exec_in_namespace_sees_its_drop() {
+    let _serial = serial();
+    if !can_trace("root_trace_exec_in_namespace_sees_its_drop") {
+        return;
+    }
+    let pair = VethPair::new("xdtr-exec").expect("veth pair");
+    let before = read_state();
+    // bash's /dev/udp sends one datagram from inside namespace a (-n) to a closed port on b.
+    let send = format!("echo xfrmdiag > /dev/udp/{}/9", pair.b_v4);
+    let out = run(&[
+        "-n",
+        pair.a.name(),
+        "trace",
+        "--json",
+        "--summary-only",
+        "--reason",
+        "NO_SOCKET",
+        "--dev",
+        "veth-b",
+        "--exec",
+        "bash",
+        "-c",
+        &send,
+    ]);
+    assert_success(&out);
+    let r: TraceResult = serde_json::from_value(json(&out)).unwrap();
+    let drop = r
+        .summary
+        .drops
+        .iter()
+        .find(|d| d.location.starts_with("__udp4_lib_rcv+"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no NO_SOCKET drop from the --exec command: {:#?}",
+                r.summary
+            )
+        });
+    assert_eq!(drop.reason, "NO_SOCKET");
+    assert!(r.events.is_empty(), "--summary-only leaves the events out");
+    drop_pair_then_check(pair, &before);
+}
+
+#[test]
+fn root_trace_graph_request_falls_back_with_a_note() {
+    let _serial = serial();
+    if !can_trace("root_trace_graph_request_falls_back_with_a_note") {
+        return;
+    }
+    let probe = xfrmdiag_trace::probe(None).unwrap();
+    if probe.function_graph.usable {
+        eprintln!("SKIP root_trace_graph_request_falls_back_with_a_note: function_graph works here (vm-tests cover it)");
+        return;
+    }
+    let out = run(&[
+        "trace",
+        "--graph",
+        "--window",
+        "200ms",
+        "--json",
+        "--summary-only",
+    ]);
+    assert_success(&out);
+    let r: TraceResult = serde_json::from_value(json(&out)).unwrap();
+    if !probe.instance_tracers.iter().any(|t| t == "function_graph") {
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("function_graph is not offered")),
+            "{:?}",
+            r.notes
+        );
+    }
+    assert!(
+        !matches!(&r.function_tracer, FunctionTracer::Used { tracer, .. } if tracer == "function_graph"),
+        "{:?}",
+        r.function_tracer
+    );
+    assert!(r.events_enabled.iter().any(|e| e == "skb:kfree_skb"));
+}
+
 fn drop_pair_then_check(pair: VethPair, before: &TracefsState) {
     drop(pair);
     assert_same_state(before, std::process::id(), "a capture through the library");
