@@ -30,7 +30,8 @@ pub struct Args {
     /// How long to capture (e.g. 3s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration, conflicts_with = "exec", help_heading = "Mode")]
     pub window: Duration,
-    /// Capture while CMD runs instead of for a window (everything after --exec is the command).
+    /// Capture while CMD runs instead of for a window (everything after --exec is the command;
+    /// a single argument with spaces runs through /bin/sh -c).
     #[arg(long, value_name = "CMD", num_args = 1.., allow_hyphen_values = true, help_heading = "Mode")]
     pub exec: Vec<String>,
     /// Remove instances left by xfrmdiag runs that were killed (SIGKILL) and exit.
@@ -289,7 +290,13 @@ fn run_command(
     capture: &Capture,
     status_line: bool,
 ) -> anyhow::Result<i32> {
-    let argv_owned = argv.to_vec();
+    // One argument with spaces is a shell command line (`--exec "udpflow --to …"`).
+    let argv_owned: Vec<String> = match argv {
+        [line] if line.contains(char::is_whitespace) => {
+            vec!["/bin/sh".into(), "-c".into(), line.clone()]
+        }
+        _ => argv.to_vec(),
+    };
     // With --json, stdout belongs to the JSON document: the command's output goes to stderr.
     let child_stdout = if global.json {
         use std::os::fd::AsFd;
