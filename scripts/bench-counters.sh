@@ -5,7 +5,8 @@
 #
 # Needs root (creates and always deletes one namespace). Usage: scripts/bench-counters.sh
 # Env: RUNS (command runs per tool, default 200), ITER (in-process iterations, default 2000),
-#      WATCH_SECS (default 60), POLICIES (default 1000).
+#      WATCH_SECS (default 60), POLICIES (default 1000), SAS (default 100: this host has no ESP, so
+#      the SAs are `ip xfrm state allocspi` ones, which the kernel expires after 30 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,7 @@ RUNS=${RUNS:-200}
 ITER=${ITER:-2000}
 WATCH_SECS=${WATCH_SECS:-60}
 POLICIES=${POLICIES:-1000}
+SAS=${SAS:-100}
 NS="xfrmdiag-bench-$$"
 
 cleanup() { ip netns del "$NS" 2>/dev/null || true; }
@@ -29,11 +31,15 @@ ip -n "$NS" link set lo up
 for i in $(seq 0 $((POLICIES - 1))); do
   echo "xfrm policy add dir out src 10.$((i / 250)).$((i % 250)).1/32 dst 10.200.$((i / 250)).$((i % 250))/32 proto udp tmpl proto esp mode transport"
 done | ip -n "$NS" -batch -
-echo "policies: $(ip -n "$NS" xfrm policy count 2>/dev/null || ip -n "$NS" xfrm policy | grep -c '^src')"
+for i in $(seq 1 "$SAS"); do
+  echo "xfrm state allocspi src 10.201.$((i / 250)).$((i % 250)) dst 10.202.0.1 proto esp reqid $i mode tunnel min 0x1000 max 0xfffff"
+done | ip -n "$NS" -batch - >/dev/null
+echo "policies: $(ip -n "$NS" xfrm policy count)"
+echo "SAs: $(ip -n "$NS" xfrm state count)"
 echo "kernel: $(uname -r), CPUs: $(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
-echo "== in process ($ITER iterations)"
+echo "== in process ($ITER iterations; /proc files + SA dump, as Snapshot::take does)"
 target/release/examples/snapshot_bench "$NS" "$ITER"
 
 # Wall time per run of a command, in ms, over $RUNS runs.

@@ -49,9 +49,15 @@ fn settle(ns: &ScratchNetns, name: &str, at_least: u64) {
     }
 }
 
-/// IPv6 link-local DAD and MLD packets would also meet a blanket inbound default; switch IPv6
-/// off on the sender's veth for tests where that matters.
-fn quiet_ipv6(ns: &ScratchNetns, dev: &str) {
+/// IPv6 link-local DAD, router solicitations and MLD reports of the fresh link would move
+/// counters of their own (e.g. `Ip6InNoRoutes`, or `XfrmInNoPols` under a blanket default):
+/// switch IPv6 off on both veth ends so the tests can assert exact sets of moved counters.
+fn quiet_ipv6(pair: &VethPair) {
+    quiet_ipv6_on(&pair.a, "veth-a");
+    quiet_ipv6_on(&pair.b, "veth-b");
+}
+
+fn quiet_ipv6_on(ns: &ScratchNetns, dev: &str) {
     let out = ns
         .exec(&[
             "sysctl",
@@ -99,6 +105,91 @@ fn root_snapshot_reads_the_target_namespace_not_the_callers() {
         a.get("XfrmInNoPols").is_some(),
         "xfrm_stat read in the namespace"
     );
+
+    // Why /proc/thread-self: inside the namespace thread, /proc/self/net still shows the main
+    // thread's namespace (no veth-a), /proc/thread-self/net shows the thread's own.
+    let (self_dev, thread_dev) = pair
+        .a
+        .netns()
+        .run(|| {
+            (
+                std::fs::read_to_string("/proc/self/net/dev").unwrap(),
+                std::fs::read_to_string("/proc/thread-self/net/dev").unwrap(),
+            )
+        })
+        .unwrap();
+    assert!(!self_dev.contains("veth-a:"), "{self_dev}");
+    assert!(thread_dev.contains("veth-a:"), "{thread_dev}");
+}
+
+#[test]
+fn root_snapshot_carries_per_sa_counters_from_the_sa_dump() {
+    if !can_use_netns("root_snapshot_carries_per_sa_counters_from_the_sa_dump") {
+        return;
+    }
+    let ns = ScratchNetns::new("xdc-sa").expect("namespace");
+    let before = snapshot(&ns);
+    assert_eq!(
+        before.sources.get("sa"),
+        Some(&xfrmdiag_counters::SourceState::Read)
+    );
+    assert!(!before.counters.keys().any(|n| n.starts_with("sa:")));
+    // This host has no ESP, but `allocspi` makes a real (larval) SA the dump returns.
+    let out = ns
+        .ip(&[
+            "xfrm",
+            "state",
+            "allocspi",
+            "src",
+            "10.98.1.2",
+            "dst",
+            "10.98.1.1",
+            "proto",
+            "esp",
+            "reqid",
+            "4",
+            "mode",
+            "tunnel",
+            "min",
+            "0x1000",
+            "max",
+            "0x1fff",
+        ])
+        .expect("allocspi");
+    let spi = out
+        .split_whitespace()
+        .skip_while(|w| *w != "spi")
+        .nth(1)
+        .and_then(|s| s.split('(').next())
+        .unwrap_or_else(|| panic!("no spi in: {out}"))
+        .to_string();
+    let after = snapshot(&ns);
+    for field in [
+        "replay_window",
+        "replay",
+        "integrity_failed",
+        "bytes",
+        "packets",
+    ] {
+        assert_eq!(
+            after.get(&format!("sa:{spi}:{field}")),
+            Some(0),
+            "{field} of {spi}"
+        );
+    }
+    // Through the binary too, with the catalog's meaning.
+    let out = run(&["-n", ns.name(), "counters", "--all", "sa"]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains(&format!("sa:{spi}:integrity_failed")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("failed the integrity check"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -109,6 +200,7 @@ fn root_inbound_require_esp_moves_tmpl_mismatch_and_udp_inerrors_in_the_receiver
         return;
     }
     let pair = VethPair::new("xdc-tmpl").expect("veth pair");
+    quiet_ipv6(&pair);
     pair.b
         .ip(&[
             "xfrm",
@@ -164,6 +256,7 @@ fn root_outbound_block_moves_xfrm_out_pol_block_in_the_sender() {
         return;
     }
     let pair = VethPair::new("xdc-block").expect("veth pair");
+    quiet_ipv6(&pair);
     pair.a
         .ip(&[
             "xfrm",
@@ -198,8 +291,9 @@ fn root_outbound_block_moves_xfrm_out_pol_block_in_the_sender() {
         .iter()
         .any(|n| n.starts_with("XfrmIn")));
     assert_eq!(error_names(&b0, &b1), set(&[]));
+    // No IPv4 packet reached the receiver (IPv6 DAD/MLD of the fresh link may, hence not rx_packets).
     assert_eq!(
-        delta(&b0, &b1).events("dev:veth-b:rx_packets"),
+        delta(&b0, &b1).events("Ip.InReceives"),
         0,
         "nothing left the sender"
     );
@@ -211,7 +305,7 @@ fn root_setdefault_in_block_moves_xfrm_in_no_pols() {
         return;
     }
     let pair = VethPair::new("xdc-dflt").expect("veth pair");
-    quiet_ipv6(&pair.a, "veth-a");
+    quiet_ipv6(&pair);
     pair.b
         .ip(&["xfrm", "policy", "setdefault", "in", "block"])
         .expect("setdefault in block");
@@ -234,6 +328,7 @@ fn root_counters_save_then_since_through_the_binary() {
         return;
     }
     let pair = VethPair::new("xdc-bin").expect("veth pair");
+    quiet_ipv6(&pair);
     pair.b
         .ip(&[
             "xfrm",
@@ -393,6 +488,7 @@ fn root_watch_streams_one_json_object_per_interval() {
         return;
     }
     let pair = VethPair::new("xdc-watch").expect("veth pair");
+    quiet_ipv6(&pair);
     pair.b
         .ip(&[
             "xfrm",
@@ -487,7 +583,7 @@ fn root_watch_serves_prometheus_on_loopback_and_writes_a_textfile() {
         return;
     }
     let pair = VethPair::new("xdc-prom").expect("veth pair");
-    quiet_ipv6(&pair.a, "veth-a");
+    quiet_ipv6(&pair);
     pair.b
         .ip(&["xfrm", "policy", "setdefault", "in", "block"])
         .expect("setdefault in block");
@@ -659,4 +755,67 @@ fn catalog_doc_is_current() {
         on_disk == generated,
         "docs/counters.md is stale: run XFRMDIAG_UPDATE_DOCS=1 cargo test -p xfrmdiag --test integration catalog_doc"
     );
+}
+
+#[test]
+fn root_recreated_namespace_shows_resets_not_huge_increases() {
+    if !can_use_netns("root_recreated_namespace_shows_resets_not_huge_increases") {
+        return;
+    }
+    // Dropping `ns` deletes whatever namespace has its name, so the re-created one goes too.
+    let ns = ScratchNetns::new("xdc-reset").expect("namespace");
+    // Some loopback traffic inside the namespace, so Ip.InReceives is not zero.
+    for _ in 0..3 {
+        let receiver = bind_udp(&ns, "127.0.0.1");
+        send_udp(&ns, receiver.local_addr().unwrap()).expect("loopback send");
+    }
+    let file = std::env::temp_dir().join(format!("xfrmdiag-reset-{}.json", std::process::id()));
+    assert_success(&run(&[
+        "-n",
+        ns.name(),
+        "counters",
+        "--save",
+        file.to_str().unwrap(),
+    ]));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let before = saved["counters"]["Ip.InReceives"].as_u64().unwrap();
+    assert!(before >= 3, "{before}");
+
+    // Same name, new namespace: every counter starts again from zero.
+    let status = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("ip netns del {0} && ip netns add {0}", ns.name()),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let out = run(&[
+        "-n",
+        ns.name(),
+        "counters",
+        "--since",
+        file.to_str().unwrap(),
+        "--json",
+    ]);
+    let v = json(&out);
+    assert_eq!(
+        v["delta"]["Ip.InReceives"],
+        serde_json::json!({"reset": {"before": before, "after": 0}}),
+        "{v}"
+    );
+    // The human view says "reset", never a wrapped-around number.
+    let out = run(&[
+        "-n",
+        ns.name(),
+        "counters",
+        "--since",
+        file.to_str().unwrap(),
+        "ip",
+    ]);
+    std::fs::remove_file(&file).unwrap();
+    let text = stdout(&out);
+    assert!(text.contains(&format!("reset {before}→0")), "{text}");
 }

@@ -35,10 +35,8 @@ pub struct Args {
     pub since: Option<PathBuf>,
 }
 
-/// Reads every counter source of `ns`.
+/// Reads every counter source of `ns`: the /proc files and the per-SA stats.
 pub fn take(ns: &Netns) -> anyhow::Result<Snapshot> {
-    // Per-SA counters (sa:<spi>:<field>) come from the inventory dump once that crate offers
-    // `dump_sas`; until then snapshots carry the /proc sources only.
     Snapshot::take(ns).with_context(|| format!("cannot read counters of namespace {ns}"))
 }
 

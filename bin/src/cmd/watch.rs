@@ -164,7 +164,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
     if !global.json {
         writeln!(
             out,
-            "watching namespace {} every {:?}{} (Ctrl-C to stop)",
+            "watching namespace {} every {:?}{} (times UTC; ! = error counter; Ctrl-C to stop)",
             previous.namespace,
             args.interval,
             args.filter
@@ -197,9 +197,12 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
             serde_json::to_writer(&mut out, &record)?;
             writeln!(out)?;
         } else {
-            out.write_all(
-                render::watch_lines(&moved, filter.as_ref(), &newly_moving, color).as_bytes(),
-            )?;
+            let lines = render::watch_lines(&moved, filter.as_ref(), &newly_moving, color);
+            if !lines.is_empty() {
+                // A blank line between intervals keeps them apart when many counters move.
+                writeln!(out)?;
+                out.write_all(lines.as_bytes())?;
+            }
         }
         out.flush()?;
         if status_line {

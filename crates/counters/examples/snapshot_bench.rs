@@ -47,8 +47,22 @@ fn main() {
         first.sources
     );
     report(
-        "Snapshot::take (enter netns + 5 files + parse)",
+        "Snapshot::take (netns thread, 5 files, SA dump)",
         time(iterations, || Snapshot::take(&ns).expect("snapshot")),
+    );
+    report(
+        "  of which: netns thread + 5 files, no SA dump",
+        time(iterations, || {
+            ns.run(|| Snapshot::take_from(Netns::proc_net_dir(), "x").expect("snapshot"))
+                .expect("enter namespace")
+        }),
+    );
+    report(
+        "  of which: netns thread + SA dump only",
+        time(iterations, || {
+            ns.run(|| xfrmdiag_inventory::dump_sas(&Netns::Current).map(|s| s.len()))
+                .expect("enter namespace")
+        }),
     );
     let dir = std::path::PathBuf::from(format!("/proc/{}/net", std::process::id()));
     if ns == Netns::Current {

@@ -334,6 +334,9 @@ static CATALOG: &[CounterInfo] = &[
       "ICMP destination unreachable sent: this host refused a packet (no socket, unknown protocol).",
       &["packet reached the host but no socket listens (see Udp.NoPorts)",
         "protocol unreachable after a tunnel/transport mode mismatch (see Ip.InUnknownProtos)"]),
+    c("Icmp.OutMsgs", Info, None, V2_6, SNMP, "icmp_push_reply / icmp_send", "ICMP messages sent.", &[]),
+    c("IcmpMsg.InType*", Info, None, V2_6, SNMP, "icmp_rcv", "ICMP messages received, by type number (3 = destination unreachable).", &[]),
+    c("IcmpMsg.OutType*", Info, None, V2_6, SNMP, "icmp_send", "ICMP messages sent, by type number (3 = destination unreachable).", &[]),
     // ---- Udp ----
     c("Udp.InDatagrams", Info, Some("delivered"), V2_6, SNMP, "__udp_queue_rcv_skb / udp_recvmsg",
       "UDP datagrams delivered to a socket.", &[]),
@@ -372,6 +375,9 @@ static CATALOG: &[CounterInfo] = &[
       "IPv4 packets dropped by reverse-path filtering (rp_filter).",
       &["decapsulated tunnel packets whose source routes out another interface (rp_filter=1)",
         "asymmetric routing"]),
+    c("IpExt.InOctets", Info, None, V2_6, NETSTAT, "ip_rcv_core", "IPv4 bytes received.", &[]),
+    c("IpExt.OutOctets", Info, None, V2_6, NETSTAT, "ip_output paths", "IPv4 bytes sent.", &[]),
+    c("IpExt.InNoECTPkts", Info, None, None, NETSTAT, "ip_rcv_core", "IPv4 packets received without ECN capability.", &[]),
     c("IpExt.InNoRoutes", Error, Some("no-route"), V2_6, NETSTAT, "ip_route_input_slow", "IPv4 packets dropped because no route matched.", &["missing route for a decapsulated packet"]),
     c("IpExt.InTruncatedPkts", Error, Some("malformed-packet"), V2_6, NETSTAT, "ip_rcv_core", "IPv4 packets shorter than their header says.", &["truncation on the path"]),
     c("IpExt.InCsumErrors", Error, Some("malformed-packet"), Some("3.10"), NETSTAT, "ip_rcv_core", "IPv4 headers with a bad checksum.", &["corruption"]),
@@ -386,11 +392,26 @@ static CATALOG: &[CounterInfo] = &[
     c("Ip6InDiscards", Error, Some("unknown-drop"), V2_6, SNMP6, "ipv6_rcv / ip6_input", "IPv6 packets discarded without a header error.", &["out of memory", "hook drop"]),
     c("Ip6InDelivers", Info, Some("delivered"), V2_6, SNMP6, "ip6_input_finish", "IPv6 packets handed to a transport protocol.", &[]),
     c("Ip6OutRequests", Info, None, V2_6, SNMP6, "ip6_local_out", "IPv6 packets sent by local protocols.", &[]),
+    c("Ip6OutTransmits", Info, None, None, SNMP6, "ip6_finish_output2", "IPv6 packets handed to the device layer.", &[]),
+    c("Ip6InOctets", Info, None, V2_6, SNMP6, "ipv6_rcv", "IPv6 bytes received.", &[]),
+    c("Ip6OutOctets", Info, None, V2_6, SNMP6, "ip6_output paths", "IPv6 bytes sent.", &[]),
+    c("Ip6InMcastPkts", Info, None, V2_6, SNMP6, "ipv6_rcv", "IPv6 multicast packets received (ND, MLD).", &[]),
+    c("Ip6OutMcastPkts", Info, None, V2_6, SNMP6, "ip6_output paths", "IPv6 multicast packets sent (ND, MLD).", &[]),
+    c("Ip6InMcastOctets", Info, None, V2_6, SNMP6, "ipv6_rcv", "IPv6 multicast bytes received.", &[]),
+    c("Ip6OutMcastOctets", Info, None, V2_6, SNMP6, "ip6_output paths", "IPv6 multicast bytes sent.", &[]),
+    c("Ip6InNoECTPkts", Info, None, None, SNMP6, "ipv6_rcv", "IPv6 packets received without ECN capability.", &[]),
     c("Ip6OutDiscards", Error, Some("unknown-drop"), V2_6, SNMP6, "ip6_output paths", "Outgoing IPv6 packets discarded.", &["out of memory", "output hook"]),
     c("Ip6OutNoRoutes", Error, Some("no-route"), V2_6, SNMP6, "ip6_route_output", "Outgoing IPv6 packets with no route.", &["no route to the destination or tunnel endpoint"]),
     c("Ip6ReasmFails", Error, Some("reassembly-failed"), V2_6, SNMP6, "ipv6_frag_rcv", "IPv6 reassembly failures.", &["lost fragments"]),
     c("Ip6FragFails", Error, Some("outbound-mtu"), V2_6, SNMP6, "ip6_fragment", "IPv6 packets that could not be fragmented.", &["packet over MTU that may not be fragmented"]),
     c("Icmp6InDestUnreachs", Info, None, V2_6, SNMP6, "icmpv6_rcv", "ICMPv6 destination unreachable received.", &[]),
+    c("Icmp6InMsgs", Info, None, V2_6, SNMP6, "icmpv6_rcv", "ICMPv6 messages received (incl. ND and MLD).", &[]),
+    c("Icmp6OutMsgs", Info, None, V2_6, SNMP6, "icmp6_send / ndisc", "ICMPv6 messages sent (incl. ND and MLD).", &[]),
+    c("Icmp6InErrors", Error, Some("malformed-packet"), V2_6, SNMP6, "icmpv6_rcv", "Bad ICMPv6 messages received (or dropped by the inbound policy check).", &["corruption", "XFRM inbound policy refused the ICMPv6 packet"]),
+    c("Icmp6InCsumErrors", Error, Some("malformed-packet"), Some("3.10"), SNMP6, "icmpv6_rcv", "ICMPv6 messages with a bad checksum.", &["corruption"]),
+    c("Icmp6OutErrors", Error, Some("unknown-drop"), V2_6, SNMP6, "icmp6_send", "ICMPv6 messages that could not be sent.", &["no route back", "rate limit"]),
+    c("Icmp6In*", Info, None, V2_6, SNMP6, "icmpv6_rcv", "ICMPv6 messages received, by message name or type number.", &[]),
+    c("Icmp6Out*", Info, None, V2_6, SNMP6, "icmp6_send / ndisc / mld", "ICMPv6 messages sent, by message name or type number.", &[]),
     c("Icmp6OutDestUnreachs", Info, None, V2_6, SNMP6, "icmp6_send", "ICMPv6 destination unreachable sent: this host refused a packet.", &["no socket (see Udp6NoPorts)"]),
     c("Icmp6InPktTooBigs", Info, Some("outbound-mtu"), V2_6, SNMP6, "icmpv6_rcv", "ICMPv6 packet-too-big received (path MTU lower than assumed).", &["ESP overhead over the path MTU"]),
     c("Udp6InDatagrams", Info, Some("delivered"), V2_6, SNMP6, "__udpv6_queue_rcv_skb", "UDP/IPv6 datagrams delivered to a socket.", &[]),
@@ -443,11 +464,31 @@ fn exact_index() -> &'static HashMap<&'static str, &'static CounterInfo> {
     INDEX.get_or_init(|| CATALOG.iter().map(|info| (info.name, info)).collect())
 }
 
-/// The catalog entry for a counter name: exact names, and `dev:<if>:<field>` / `sa:<spi>:<field>`
-/// through their `*` patterns. `None` means the counter is unknown to this catalog.
+/// Entries like `Icmp6Out*` that name a family by prefix (longest prefix first).
+fn prefix_patterns() -> &'static [&'static CounterInfo] {
+    static PATTERNS: OnceLock<Vec<&'static CounterInfo>> = OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        let mut patterns: Vec<&CounterInfo> = CATALOG
+            .iter()
+            .filter(|info| info.name.ends_with('*') && !info.name.contains(':'))
+            .collect();
+        patterns.sort_by_key(|info| std::cmp::Reverse(info.name.len()));
+        patterns
+    })
+}
+
+/// The catalog entry for a counter name: exact names first, then family prefixes
+/// (`Icmp6OutType135` → `Icmp6Out*`), and `dev:<if>:<field>` / `sa:<spi>:<field>` through their
+/// `*` patterns. `None` means the counter is unknown to this catalog.
 pub fn lookup(name: &str) -> Option<&'static CounterInfo> {
     let index = exact_index();
     if let Some(info) = index.get(name) {
+        return Some(info);
+    }
+    if let Some(info) = prefix_patterns()
+        .iter()
+        .find(|info| name.starts_with(info.name.trim_end_matches('*')))
+    {
         return Some(info);
     }
     let (prefix, rest) = name.split_once(':')?;
@@ -532,6 +573,12 @@ mod tests {
         );
         assert_eq!(lookup("Udp.NoPorts").unwrap().cause_id, Some("no-socket"));
         assert!(lookup("TcpExt.SomethingNew").is_none());
+        assert_eq!(lookup("Icmp6OutType143").unwrap().name, "Icmp6Out*");
+        assert_eq!(
+            lookup("Icmp6OutDestUnreachs").unwrap().name,
+            "Icmp6OutDestUnreachs"
+        );
+        assert_eq!(lookup("IcmpMsg.InType3").unwrap().name, "IcmpMsg.InType*");
         assert!(lookup("dev:eth0").is_none());
     }
 

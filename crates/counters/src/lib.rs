@@ -6,7 +6,7 @@
 //!
 //! Names: xfrm_stat as written (`XfrmInTmplMismatch`), snmp/netstat as `Group.Name`
 //! (`Udp.InErrors`), snmp6 as written (`Udp6InErrors`), per interface `dev:<if>:<field>` and per SA
-//! `sa:<spi>:<field>` (added by the caller from netlink, see [`Snapshot::add_sa_stats`]).
+//! `sa:<spi>:<field>` (from the inventory crate's SA dump, see [`Snapshot::take`]).
 //!
 //! ```no_run
 //! use xfrmdiag_counters::{delta, Snapshot};

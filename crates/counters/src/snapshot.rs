@@ -65,6 +65,19 @@ pub struct SaStats {
     pub packets: u64,
 }
 
+impl From<&xfrmdiag_inventory::Sa> for SaStats {
+    fn from(sa: &xfrmdiag_inventory::Sa) -> Self {
+        SaStats {
+            spi: sa.spi.0,
+            replay_window: u64::from(sa.stats.replay_window),
+            replay: u64::from(sa.stats.replay),
+            integrity_failed: u64::from(sa.stats.integrity_failed),
+            bytes: sa.lifetime.current.bytes,
+            packets: sa.lifetime.current.packets,
+        }
+    }
+}
+
 impl Snapshot {
     /// An empty snapshot stamped now (counters are added with [`Snapshot::add_counter`]).
     pub fn empty(namespace: &str) -> Self {
@@ -79,13 +92,35 @@ impl Snapshot {
         }
     }
 
-    /// Reads every source inside `ns`, on a thread that entered it; the caller never moves.
+    /// Reads every source inside `ns`, on a thread that entered it; the caller never moves:
+    /// the /proc files and the per-SA stats of the SA dump (`ip -s xfrm state`).
     ///
     /// Inside such a thread `/proc/net` still shows the process's main thread's namespace, so the
-    /// files are read from `/proc/thread-self/net`.
+    /// files are read from `/proc/thread-self/net`. The SA dump's netlink socket is opened on the
+    /// same thread, so it belongs to `ns` too. A failed SA dump (no CAP_NET_ADMIN, no XFRM) is a
+    /// problem and an `sa` hole, not an error.
     pub fn take(ns: &Netns) -> Result<Snapshot, Error> {
         let name = ns.display_name().to_string();
-        ns.run(move || Snapshot::take_from(Netns::proc_net_dir(), &name))?
+        ns.run(move || {
+            let mut snapshot = Snapshot::take_from(Netns::proc_net_dir(), &name)?;
+            snapshot.add_sas_of_this_thread();
+            Ok(snapshot)
+        })?
+    }
+
+    /// Adds per-SA counters from an SA dump of the namespace this thread is in.
+    fn add_sas_of_this_thread(&mut self) {
+        match xfrmdiag_inventory::dump_sas(&Netns::Current) {
+            Ok(sas) => {
+                let stats: Vec<SaStats> = sas.iter().map(SaStats::from).collect();
+                self.add_sa_stats(&stats);
+            }
+            Err(e) => {
+                self.sources
+                    .insert("sa".to_string(), SourceState::Unreadable);
+                self.problems.push(format!("sa: cannot dump SAs: {e}"));
+            }
+        }
     }
 
     /// Reads every source from `proc_net_dir` (`/proc/thread-self/net`, or a fixture folder).
@@ -130,9 +165,11 @@ impl Snapshot {
         self.counters.insert(name.into(), value);
     }
 
-    /// Adds `sa:<spi>:<field>` counters for each SA (SPI as `0x%08x`) and marks the `sa` source
-    /// read. SAs sharing an SPI (other destination or protocol) are summed.
+    /// Sets `sa:<spi>:<field>` counters from one SA dump (SPI as `0x%08x`) and marks the `sa`
+    /// source read. SAs sharing an SPI (other destination or protocol) are summed within the
+    /// dump; adding the same dump again replaces, never doubles, the values.
     pub fn add_sa_stats(&mut self, sas: &[SaStats]) {
+        let mut from_this_dump: BTreeMap<String, u64> = BTreeMap::new();
         for sa in sas {
             for (field, value) in [
                 ("replay_window", sa.replay_window),
@@ -141,12 +178,12 @@ impl Snapshot {
                 ("bytes", sa.bytes),
                 ("packets", sa.packets),
             ] {
-                *self
-                    .counters
+                *from_this_dump
                     .entry(format!("sa:0x{:08x}:{field}", sa.spi))
                     .or_insert(0) += value;
             }
         }
+        self.counters.extend(from_this_dump);
         self.sources.insert("sa".to_string(), SourceState::Read);
     }
 
@@ -191,6 +228,17 @@ mod tests {
         }]);
         assert_eq!(snap.get("sa:0x00001000:integrity_failed"), Some(3));
         assert_eq!(snap.get("sa:0x00001000:replay"), Some(0));
+        // The same dump added again (a caller that also dumps SAs) does not double anything.
+        let twin = SaStats {
+            spi: 0x1000,
+            integrity_failed: 3,
+            ..SaStats::default()
+        };
+        snap.add_sa_stats(&[twin]);
+        assert_eq!(snap.get("sa:0x00001000:integrity_failed"), Some(3));
+        // Two SAs with one SPI (other destination) in one dump are summed.
+        snap.add_sa_stats(&[twin, twin]);
+        assert_eq!(snap.get("sa:0x00001000:integrity_failed"), Some(6));
     }
 
     #[test]

@@ -239,7 +239,12 @@ pub fn watch_lines(
         .map(String::as_str)
         .filter(|n| filter.is_none_or(|f| f.matches(n)))
         .collect();
-    names.sort_by(|a, b| compare_names(a, b));
+    let is_error = |n: &str| lookup(n).is_some_and(|i| i.kind == Kind::Error);
+    names.sort_by(|a, b| {
+        is_error(b)
+            .cmp(&is_error(a))
+            .then_with(|| compare_names(a, b))
+    });
     let mut out = String::new();
     for name in names {
         let change = &delta.delta[name];
@@ -361,6 +366,34 @@ mod tests {
         let text = snapshot_table(&s, false, None);
         assert!(text.contains("TcpExt.BrandNew"), "{text}");
         assert!(text.contains("unknown"), "{text}");
+    }
+
+    #[test]
+    fn watch_lines_put_errors_first_and_mark_new_ones() {
+        let a = snap(&[("XfrmInTmplMismatch", 0), ("Ip.InReceives", 1)], 0);
+        let b = snap(
+            &[("XfrmInTmplMismatch", 2), ("Ip.InReceives", 3)],
+            2_000_000_000,
+        );
+        let d = xfrmdiag_counters::delta(&a, &b);
+        let text = watch_lines(&d, None, &["XfrmInTmplMismatch".to_string()], false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].contains("! NEW XfrmInTmplMismatch"), "{text}");
+        assert!(
+            lines[0].contains("+2") && lines[0].contains("1.0/s"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("Ip.InReceives") && !lines[1].contains('!'),
+            "{text}"
+        );
+        let colored = watch_lines(&d, None, &[], true);
+        assert!(colored.starts_with("\x1b[1;31m"), "{colored:?}");
+        assert!(
+            !colored.lines().nth(1).unwrap().contains('\x1b'),
+            "{colored:?}"
+        );
     }
 
     #[test]

@@ -29,6 +29,9 @@ static STOP: AtomicBool = AtomicBool::new(false);
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 static OPEN_READERS: AtomicUsize = AtomicUsize::new(0);
 static INSTALL: Once = Once::new();
+/// More work for the signal cleanup, registered by other parts of the program (see
+/// [`on_cleanup`]).
+static EXTRA: Mutex<Vec<fn()>> = Mutex::new(Vec::new());
 
 /// Other cleanup a signal must not skip (e.g. scratch namespaces of `demo`), run after ours.
 type Hook = Box<dyn Fn() + Send + Sync>;
@@ -157,6 +160,17 @@ pub fn cleanup_all() {
     for mount in mounts {
         let _ = nix::mount::umount2(&mount, nix::mount::MntFlags::MNT_DETACH);
     }
+    let extra = EXTRA.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    for work in extra {
+        work();
+    }
+}
+
+/// Registers `work` to run in [`cleanup_all`] after the trace instances are removed (e.g. the
+/// demo's namespaces). One signal thread does all the cleanup, so no second handler races it to
+/// exit the process.
+pub fn on_cleanup(work: fn()) {
+    EXTRA.lock().unwrap_or_else(|p| p.into_inner()).push(work);
 }
 
 /// Installs the SIGINT/SIGTERM/SIGHUP cleanup thread and the panic hook (once per process).

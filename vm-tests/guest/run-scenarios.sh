@@ -1,0 +1,343 @@
+#!/bin/sh
+# Runs every scenario file in /vmtests/scenarios inside this guest, one after another, each in its
+# own pair of namespaces that is deleted afterwards. The file format is described in
+# vm-tests/README.md. Every line meant for the host starts with "@@VMT":
+#   @@VMT BEGIN <scenario>
+#   @@VMT CHECK <scenario> ok|FAIL|pending <what>
+#   @@VMT RESULT <scenario> pass|fail [pending=N]
+#   @@VMT NOTAPPLICABLE <scenario> <why>
+# Checks that need an xfrmdiag command this binary does not have yet are reported `pending`,
+# never `ok`.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+XD=/vmtests/bin/xfrmdiag
+UDPFLOW=/vmtests/bin/udpflow
+KVER=$(uname -r | cut -d. -f1,2)
+ONLY=$(sed -n 's/.*vmt_only=\([^ ]*\).*/\1/p' /proc/cmdline)
+TRACEFS=/sys/kernel/tracing
+# busybox sh runs its own `ip` applet (no xfrm) even when the name is not linked: always call the
+# real iproute2 binary, here and in the scenarios' commands
+ip() { /usr/sbin/ip "$@"; }
+USE_REAL_IP='ip() { /usr/sbin/ip "$@"; }; '
+
+# Fixed topology: namespaces a and b joined by one veth, static neighbours, no DAD, so nothing but
+# the test traffic moves counters.
+export NS_A=vmt_a NS_B=vmt_b DEV_A=veth_a DEV_B=veth_b
+export A4=10.99.0.1 B4=10.99.0.2 A6=fd99::1 B6=fd99::2
+MAC_A=02:00:00:00:00:0a MAC_B=02:00:00:00:00:0b
+
+# ---- what this xfrmdiag can do (commands land one by one; until then their checks are pending)
+# A command counts as present when it runs without the skeleton's "not implemented" error.
+implemented() { # implemented CMD [FLAG]: CMD exists, and its --help mentions FLAG if given
+	"$XD" "$1" --help >/tmp/help.txt 2>&1 || return 1
+	[ -z "$2" ] || grep -q -- "$2" /tmp/help.txt || return 1
+	! "$XD" "$1" --help 2>&1 | grep -qi "not implemented" &&
+		! "$XD" -n nonexistent_ns "$1" 2>&1 | grep -qi "not implemented"
+}
+HAVE_SA=no; implemented sa --show-stats && HAVE_SA=yes
+HAVE_POLICY=no; implemented policy && HAVE_POLICY=yes
+HAVE_COUNTERS=no; implemented counters --since && HAVE_COUNTERS=yes
+HAVE_DIAGNOSE=no; implemented diagnose --send && HAVE_DIAGNOSE=yes
+HAVE_TRACE=no; implemented trace --graph && HAVE_TRACE=yes
+echo "@@VMT FEATURES sa=$HAVE_SA policy=$HAVE_POLICY counters=$HAVE_COUNTERS diagnose=$HAVE_DIAGNOSE trace=$HAVE_TRACE"
+
+# ---- helpers
+check() { # check ok|FAIL|pending TEXT
+	echo "@@VMT CHECK $SCN $1 $2"
+	case $1 in
+	FAIL) FAILED=$((FAILED + 1)) ;;
+	pending) PENDING=$((PENDING + 1)) ;;
+	esac
+}
+
+ns_of() { case $1 in a) echo "$NS_A" ;; b) echo "$NS_B" ;; *) echo "bad-side-$1" ;; esac; }
+
+topology_up() {
+	ip netns add "$NS_A" && ip netns add "$NS_B" &&
+		ip link add "$DEV_A" address $MAC_A netns "$NS_A" type veth peer name "$DEV_B" address $MAC_B netns "$NS_B" &&
+		ip -n "$NS_A" addr add $A4/24 dev "$DEV_A" &&
+		ip -n "$NS_B" addr add $B4/24 dev "$DEV_B" &&
+		ip -n "$NS_A" addr add $A6/64 dev "$DEV_A" nodad &&
+		ip -n "$NS_B" addr add $B6/64 dev "$DEV_B" nodad &&
+		ip -n "$NS_A" link set lo up && ip -n "$NS_B" link set lo up &&
+		ip -n "$NS_A" link set "$DEV_A" up && ip -n "$NS_B" link set "$DEV_B" up &&
+		ip -n "$NS_A" neigh replace $B4 lladdr $MAC_B dev "$DEV_A" nud permanent &&
+		ip -n "$NS_A" neigh replace $B6 lladdr $MAC_B dev "$DEV_A" nud permanent &&
+		ip -n "$NS_B" neigh replace $A4 lladdr $MAC_A dev "$DEV_B" nud permanent &&
+		ip -n "$NS_B" neigh replace $A6 lladdr $MAC_A dev "$DEV_B" nud permanent
+}
+
+topology_down() {
+	ip netns del "$NS_A" 2>/dev/null
+	ip netns del "$NS_B" 2>/dev/null
+	return 0
+}
+
+# Runs the scenario's side commands ("a CMD", "b CMD", "both CMD") in the namespaces.
+setup_sides() {
+	rc=0
+	while IFS= read -r line; do
+		case $line in
+		"a "* | "b "* | "both "*) ;;
+		*) continue ;;
+		esac
+		side=${line%% *}
+		cmd=${line#* }
+		for s in a b; do
+			[ "$side" = both ] || [ "$side" = "$s" ] || continue
+			if ! out=$(ip netns exec "$(ns_of $s)" sh -c "$USE_REAL_IP$cmd" 2>&1 </dev/null); then
+				echo "setup failed on $s: $cmd"
+				echo "$out"
+				rc=1
+			fi
+		done
+	done <"$FILE"
+	return $rc
+}
+
+# Every counter of a namespace as "Name value" lines: xfrm_stat and snmp6 as written, snmp and
+# netstat as Group.Name.
+snapshot() { # snapshot SIDE FILE
+	ip netns exec "$(ns_of "$1")" cat /proc/net/xfrm_stat /proc/net/snmp /proc/net/netstat /proc/net/snmp6 2>/dev/null |
+		awk '$1 ~ /:$/ { g = substr($1, 1, length($1) - 1)
+		                 if (!(g in hdr)) { hdr[g] = $0; next }
+		                 n = split(hdr[g], h, " "); for (i = 2; i <= n; i++) print g "." h[i], $i
+		                 delete hdr[g]; next }
+		     NF == 2 { print $1, $2 }' >"$2"
+}
+
+delta() { # delta BEFORE AFTER: the counters that moved, "Name +N"
+	awk 'NR == FNR { before[$1] = $2; next } { d = $2 - before[$1]; if (d != 0) print $1, d }' "$1" "$2"
+}
+
+counter_delta() { # counter_delta SIDE NAME
+	v=$(awk -v n="$2" '$1 == n { print $2 }' "/tmp/delta.$1")
+	echo "${v:-0}"
+}
+
+compare_value() { # compare_value GOT WANT: WANT is N or >=N
+	case $2 in
+	">="*) [ "$1" -ge "${2#>=}" ] ;;
+	*) [ "$1" -eq "$2" ] ;;
+	esac
+}
+
+# Raw function tracer around the test send, in a private instance: which xfrm_audit_* functions
+# (the kernel's own "why it dropped" markers inside xfrm_input) ran. Independent of xfrmdiag.
+ftrace_start() {
+	FT=$TRACEFS/instances/vmtests
+	mkdir "$FT" 2>/dev/null || return 1
+	echo 'xfrm_audit_*' >"$FT/set_ftrace_filter" 2>/dev/null &&
+		echo function >"$FT/current_tracer" 2>/dev/null &&
+		echo 1 >"$FT/tracing_on"
+}
+ftrace_stop() { # prints the distinct functions hit
+	echo 0 >"$FT/tracing_on" 2>/dev/null
+	grep -v '^#' "$FT/trace" 2>/dev/null | sed -n 's/.*: \([a-z_0-9]*\) <-.*/\1/p' | sort -u
+	echo nop >"$FT/current_tracer" 2>/dev/null
+	rmdir "$FT" 2>/dev/null
+}
+
+tracefs_state() { # what "leave tracefs as found" compares
+	ls "$TRACEFS/instances"
+	cat "$TRACEFS/current_tracer" "$TRACEFS/tracing_on" "$TRACEFS/set_event" "$TRACEFS/set_ftrace_filter" 2>/dev/null
+}
+
+udpflow_args() { # the scenario's "send" line as udpflow options
+	set -- $(sed -n 's/^send //p' "$FILE" | head -n 1)
+	args="--from /run/netns/$NS_A --to /run/netns/$NS_B --dst $B"
+	for kv in "$@"; do
+		case $kv in
+		df | probe) args="$args --$kv" ;;
+		*=*) args="$args --${kv%%=*} ${kv#*=}" ;;
+		esac
+	done
+	echo "$args"
+}
+
+# Hex key material written in the scenario's side commands: none of it may appear in any output.
+scenario_keys() {
+	grep -E '^(a|b|both) ' "$FILE" | grep -oE '0x[0-9a-fA-F]{16,}' | sed 's/^0x//' | sort -u
+}
+
+assert_no_keys() { # assert_no_keys WHAT FILE
+	leaked=""
+	for k in $(scenario_keys); do
+		grep -qi "$k" "$2" && leaked="$leaked ${k%"${k#????????}"}..."
+	done
+	if [ -n "$leaked" ]; then check FAIL "no key hex in $1 (found:$leaked)"; else check ok "no key hex in $1"; fi
+}
+
+# ---- one scenario
+run_scenario() {
+	FILE=$1
+	SCN=$(basename "$FILE" .scn)
+	FAILED=0
+	PENDING=0
+	kernels=$(sed -n 's/^kernels //p' "$FILE")
+	if [ -n "$kernels" ] && ! echo " $kernels " | grep -q " $KVER "; then
+		echo "@@VMT NOTAPPLICABLE $SCN kernel $KVER not in: $kernels"
+		return
+	fi
+	family=$(sed -n 's/^family //p' "$FILE")
+	if [ "$family" = 6 ]; then export A=$A6 B=$B6; else export A=$A4 B=$B4; fi
+	echo "@@VMT BEGIN $SCN"
+	sed -n 's/^# */  | /p' "$FILE" | head -n 3
+
+	# Phase 1: the kernel's own view — send with udpflow, counters from /proc, raw ftrace.
+	topology_down
+	if ! topology_up || ! setup_sides; then
+		check FAIL "setup"
+		topology_down
+		echo "@@VMT RESULT $SCN fail"
+		return
+	fi
+	want_ftrace=$(sed -n 's/^expect ftrace //p' "$FILE")
+	snapshot a /tmp/before.a
+	snapshot b /tmp/before.b
+	if [ "$HAVE_COUNTERS" = yes ]; then
+		"$XD" -n "$NS_A" counters --save /tmp/xd.a >/dev/null 2>&1
+		"$XD" -n "$NS_B" counters --save /tmp/xd.b >/dev/null 2>&1
+	fi
+	traced=no
+	if [ -n "$want_ftrace" ]; then ftrace_start && traced=yes; fi
+	# shellcheck disable=SC2046
+	$UDPFLOW $(udpflow_args) >/tmp/flow.out 2>&1
+	if [ $traced = yes ]; then ftrace_stop >/tmp/ftrace.out; fi
+	snapshot a /tmp/after.a
+	snapshot b /tmp/after.b
+	delta /tmp/before.a /tmp/after.a >/tmp/delta.a
+	delta /tmp/before.b /tmp/after.b >/tmp/delta.b
+	sed 's/^/  flow: /' /tmp/flow.out
+	echo "  moved in a: $(tr '\n' ' ' </tmp/delta.a)"
+	echo "  moved in b: $(tr '\n' ' ' </tmp/delta.b)"
+	summary=$(grep '^udpflow:' /tmp/flow.out)
+	field() { echo "$summary" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+
+	while read -r kw what a1 a2 a3; do
+		[ "$kw" = expect ] || continue
+		case $what in
+		received | sent_ok)
+			got=$(field "$what")
+			if [ -n "$got" ] && compare_value "$got" "$a1"; then check ok "$what $got"; else check FAIL "$what: want $a1, got ${got:-nothing}"; fi ;;
+		send_errors)
+			got=$(field errors)
+			if [ "$got" = "$a1" ]; then check ok "send errors $got"; else check FAIL "send errors: want $a1, got ${got:-nothing}"; fi ;;
+		counter)
+			got=$(counter_delta "$a1" "$a2")
+			if compare_value "$got" "$a3"; then check ok "$a1 $a2 +$got"; else check FAIL "$a1 $a2: want +$a3, got +$got"; fi
+			if [ "$HAVE_COUNTERS" = yes ]; then
+				"$XD" -n "$(ns_of "$a1")" counters --since "/tmp/xd.$a1" --json </dev/null >/tmp/xdc.out 2>&1
+				# JSON {"delta": {"Name": N, ...}}: a moved counter must be there with /proc's value
+				if [ "$got" = 0 ] || grep -qE "\"$a2\" *: *$got([^0-9]|\$)" /tmp/xdc.out; then
+					check ok "xfrmdiag counters --since agrees on $a1 $a2"
+				else
+					check FAIL "xfrmdiag counters --since on $a1 lacks $a2=$got: $(head -c 300 /tmp/xdc.out)"
+				fi
+			else
+				check pending "xfrmdiag counters --since agrees on $a1 $a2"
+			fi ;;
+		quiet)
+			moved=$(grep '^Xfrm' "/tmp/delta.$a1" | tr '\n' ' ')
+			if [ -z "$moved" ]; then check ok "no xfrm_stat counter moved on $a1"; else check FAIL "xfrm_stat counters moved on $a1: $moved"; fi ;;
+		sa_count)
+			got=$(ip -n "$(ns_of "$a1")" xfrm state count </dev/null | sed -n 's/.*count \([0-9]*\).*/\1/p')
+			if [ "$got" = "$a2" ]; then check ok "$a1 has $got SAs"; else check FAIL "$a1 SAs: want $a2, got $got"; fi ;;
+		sa_failed)
+			got=$(ip -s -n "$(ns_of "$a1")" xfrm state </dev/null | sed -n 's/.* failed \([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+			if compare_value "$got" "$a2"; then check ok "$a1 SA stats failed $got"; else check FAIL "$a1 SA stats failed: want $a2, got $got"; fi ;;
+		sa_packets)
+			# packets the SAs of that side processed ("lifetime current:" of ip -s xfrm state):
+			# proves the datagrams really went through ESP
+			got=$(ip -s -n "$(ns_of "$a1")" xfrm state </dev/null | awk '/lifetime current:/ { getline; if (match($0, /[0-9]+\(packets\)/)) s += substr($0, RSTART, RLENGTH - 9) } END { print s + 0 }')
+			if compare_value "$got" "$a2"; then check ok "$a1 SAs processed $got packets"; else check FAIL "$a1 SAs processed: want $a2 packets, got $got"; fi ;;
+		ftrace)
+			if [ $traced != yes ]; then
+				check FAIL "function tracer unusable in a tracefs instance"
+			elif [ "$a1" = none ]; then
+				hit=$(tr '\n' ' ' </tmp/ftrace.out)
+				if [ -z "$hit" ]; then check ok "no xfrm_audit function ran"; else check FAIL "xfrm_audit functions ran: $hit"; fi
+			elif grep -qx "$a1" /tmp/ftrace.out; then
+				check ok "function tracer saw $a1"
+			else
+				check FAIL "function tracer did not see $a1 (saw: $(tr '\n' ' ' </tmp/ftrace.out))"
+			fi ;;
+		verdict) ;; # phase 2
+		*) check FAIL "unknown expectation: $what" ;;
+		esac
+	done <"$FILE"
+
+	# Keys never appear in what xfrmdiag prints about these SAs.
+	if [ "$HAVE_SA" = yes ]; then
+		for s in a b; do
+			ns=$(ns_of $s)
+			{
+				"$XD" -n "$ns" sa
+				"$XD" -n "$ns" sa --json
+				"$XD" -n "$ns" sa --show-stats
+				"$XD" -n "$ns" sa --show-stats --json
+			} >/tmp/sa.$s 2>&1
+			[ "$HAVE_POLICY" = yes ] && "$XD" -n "$ns" policy --json >>/tmp/sa.$s 2>&1
+			[ "$HAVE_COUNTERS" = yes ] && "$XD" -n "$ns" counters --json >>/tmp/sa.$s 2>&1
+			assert_no_keys "xfrmdiag output on $s" /tmp/sa.$s
+			# every SPI of this side's SAs shows up in sa --json, with a fingerprint
+			for spi in $(ip -n "$ns" xfrm state | sed -n 's/.* spi \(0x[0-9a-f]*\).*/\1/p'); do
+				if "$XD" -n "$ns" sa --json 2>&1 | grep -q "\"$spi\""; then check ok "sa --json on $s lists SPI $spi"; else check FAIL "sa --json on $s lacks SPI $spi"; fi
+			done
+			if ip -n "$ns" xfrm state | grep -q . && ! grep -q fingerprint /tmp/sa.$s; then check FAIL "sa on $s shows no key fingerprint"; fi
+		done
+	else
+		check pending "no key hex in xfrmdiag sa/policy/counters output"
+	fi
+	topology_down
+
+	# Phase 2: xfrmdiag's diagnosis of the same fault on a fresh setup.
+	want_verdict=$(sed -n 's/^expect verdict //p' "$FILE")
+	if [ -n "$want_verdict" ]; then
+		if [ "$HAVE_DIAGNOSE" = yes ]; then
+			set -- $(sed -n 's/^send //p' "$FILE" | head -n 1)
+			count=5 port=5555
+			for kv in "$@"; do case $kv in count=*) count=${kv#*=} ;; port=*) port=${kv#*=} ;; esac; done
+			if topology_up && setup_sides; then
+				"$XD" -n "$NS_A" diagnose --send "udp:$B:$port" --count "$count" --peer-netns "$NS_B" --json >/tmp/diag.out 2>&1
+				got=$(grep -oE '"verdict" *: *"[^"]*"' /tmp/diag.out | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/')
+				if [ "$got" = "$want_verdict" ]; then check ok "diagnose verdict $got"; else check FAIL "diagnose verdict: want $want_verdict, got ${got:-nothing} ($(head -c 300 /tmp/diag.out))"; fi
+				assert_no_keys "diagnose --json" /tmp/diag.out
+			else
+				check FAIL "setup for diagnose"
+			fi
+			topology_down
+		else
+			check pending "diagnose verdict $want_verdict"
+		fi
+	fi
+
+	# Phase 3: xfrmdiag trace shows the xfrm function that marks the drop, and leaves tracefs as found.
+	if [ -n "$want_ftrace" ] && [ "$want_ftrace" != none ]; then
+		if [ "$HAVE_TRACE" = yes ]; then
+			for graph in "" --graph; do
+				if topology_up && setup_sides; then
+					tracefs_state >/tmp/tracefs.before
+					"$XD" trace $graph --exec "$UDPFLOW $(udpflow_args)" >/tmp/trace.out 2>&1
+					tracefs_state >/tmp/tracefs.after
+					if grep -q "$want_ftrace" /tmp/trace.out; then check ok "xfrmdiag trace $graph shows $want_ftrace"; else check FAIL "xfrmdiag trace $graph lacks $want_ftrace: $(tail -c 400 /tmp/trace.out)"; fi
+					if cmp -s /tmp/tracefs.before /tmp/tracefs.after; then check ok "tracefs as found after trace $graph"; else check FAIL "tracefs changed by trace $graph: $(diff /tmp/tracefs.before /tmp/tracefs.after | tr '\n' ' ')"; fi
+					assert_no_keys "trace $graph" /tmp/trace.out
+				else
+					check FAIL "setup for trace"
+				fi
+				topology_down
+			done
+		else
+			check pending "xfrmdiag trace (function tracer, --graph) shows $want_ftrace; tracefs left as found"
+		fi
+	fi
+
+	if [ $FAILED -eq 0 ]; then echo "@@VMT RESULT $SCN pass pending=$PENDING"; else echo "@@VMT RESULT $SCN fail pending=$PENDING"; fi
+}
+
+for f in /vmtests/scenarios/*.scn; do
+	case $ONLY in
+	"" | all) run_scenario "$f" ;;
+	*) case $(basename "$f" .scn) in *"$ONLY"*) run_scenario "$f" ;; esac ;;
+	esac
+done
