@@ -175,6 +175,7 @@ fn run_diagnose(check: &DiagnoseCheck, ctx: &Context) -> Outcome {
         window,
         progress: false,
         trace: check.trace,
+        announce_ready: false,
     };
     let sides = match run_test(&plan) {
         Ok(sides) => sides,
