@@ -103,10 +103,16 @@ pub fn evaluate(check: &SocketCheck, entries: &[SocketEntry]) -> Outcome {
             .filter(|e| check.proto == SocketProto::Udp || e.state == TCP_LISTEN)
             .map(endpoint)
             .collect();
-        Some(if others.is_empty() {
-            format!("no {proto} sockets bound")
-        } else {
-            format!("bound: {}", others.join(", "))
+        // A busy host has hundreds of sockets: show a few, count the rest.
+        const SHOWN: usize = 8;
+        Some(match others.len() {
+            0 => format!("no {proto} sockets bound"),
+            n if n <= SHOWN => format!("bound: {}", others.join(", ")),
+            n => format!(
+                "bound: {}, and {} more",
+                others[..SHOWN].join(", "),
+                n - SHOWN
+            ),
         })
     } else {
         Some(
