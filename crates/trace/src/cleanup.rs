@@ -6,6 +6,9 @@
 //! removes everything before the previous hook runs). Readers of `trace_pipe` poll
 //! [`stop_requested`] and close their files, because the kernel refuses to remove an instance
 //! whose `trace_pipe` is open.
+//!
+//! Because a signal ends the process here, other owners of resources register their cleanup with
+//! [`on_interrupt`] rather than installing a second handler.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,14 +19,11 @@ use std::time::{Duration, Instant};
 struct Registry {
     instances: Vec<PathBuf>,
     mounts: Vec<PathBuf>,
-    /// Commands started for a capture (`trace --exec`), terminated if we are interrupted.
-    children: Vec<u32>,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     instances: Vec::new(),
     mounts: Vec::new(),
-    children: Vec::new(),
 });
 static STOP: AtomicBool = AtomicBool::new(false);
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
@@ -32,6 +32,21 @@ static INSTALL: Once = Once::new();
 /// More work for the signal cleanup, registered by other parts of the program (see
 /// [`on_cleanup`]).
 static EXTRA: Mutex<Vec<fn()>> = Mutex::new(Vec::new());
+
+/// Other cleanup a signal must not skip (e.g. scratch namespaces of `demo`), run after ours.
+type Hook = Box<dyn Fn() + Send + Sync>;
+static HOOKS: Mutex<Vec<Hook>> = Mutex::new(Vec::new());
+
+/// Adds work to do when SIGINT/SIGTERM/SIGHUP interrupts the process, before it exits with
+/// 128+signal. The signal handling here ends the process: code that owns other resources
+/// (namespaces, sockets) registers their removal with this instead of installing its own
+/// handler, so both run.
+pub fn on_interrupt(hook: impl Fn() + Send + Sync + 'static) {
+    HOOKS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(Box::new(hook));
+}
 
 fn registry() -> std::sync::MutexGuard<'static, Registry> {
     // A panic while holding the lock must not stop the cleanup.
@@ -51,15 +66,6 @@ pub(crate) fn unregister_instance(dir: &Path) {
 /// True while `dir` is registered (not yet taken by the signal cleanup).
 pub(crate) fn is_registered_instance(dir: &Path) -> bool {
     registry().instances.iter().any(|d| d == dir)
-}
-
-/// A child process to send SIGTERM to when a signal interrupts the capture.
-pub fn register_child(pid: u32) {
-    registry().children.push(pid);
-}
-
-pub fn unregister_child(pid: u32) {
-    registry().children.retain(|&p| p != pid);
 }
 
 pub(crate) fn register_mount(mount_point: &Path) {
@@ -141,20 +147,13 @@ pub fn cleanup_all() {
     while OPEN_READERS.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let (instances, mounts, children) = {
+    let (instances, mounts) = {
         let mut reg = registry();
         (
             std::mem::take(&mut reg.instances),
             std::mem::take(&mut reg.mounts),
-            std::mem::take(&mut reg.children),
         )
     };
-    for pid in children {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
     for dir in instances {
         let _ = remove_instance_dir(&dir);
     }
@@ -187,6 +186,9 @@ pub fn install_handlers() {
                     if let Some(signal) = signals.forever().next() {
                         SIGNALLED.store(true, Ordering::SeqCst);
                         cleanup_all();
+                        for hook in HOOKS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                            hook();
+                        }
                         std::process::exit(128 + signal);
                     }
                 });

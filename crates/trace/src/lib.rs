@@ -25,7 +25,7 @@ pub use capture::{
 };
 pub use kallsyms::Kallsyms;
 pub use parse::{parse, EventKind, Location, ParsedTrace, TraceEvent, TraceParser};
-pub use probe::{probe, EventSupport, Probe, TracerSupport};
+pub use probe::{probe, remove_stale_instances, EventSupport, Probe, TracerSupport};
 pub use summary::{
     summarize, symbolize_events, AuditMarker, DropFilter, DropPoint, NameCount, TraceSummary,
 };

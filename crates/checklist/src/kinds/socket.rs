@@ -7,8 +7,6 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
-use xfrmdiag_netns::Netns;
-
 use super::{in_netns, Context, Outcome};
 use crate::model::{Family, SocketCheck, SocketProto};
 
@@ -72,9 +70,9 @@ fn v6_name(proto: SocketProto) -> &'static str {
     }
 }
 
-/// /proc/thread-self/net under the context's proc root: the netns of the reading thread.
+/// /proc/thread-self/net under the context's proc root: the netns of the reading thread
+/// (/proc/net would show the main thread's namespace; see `Netns::proc_net_dir`).
 fn net_dir(ctx: &Context) -> PathBuf {
-    let _ = Netns::proc_net_dir(); // documents why: /proc/net would follow the main thread
     ctx.proc_root.join("thread-self").join("net")
 }
 
