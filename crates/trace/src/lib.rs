@@ -4,7 +4,7 @@
 //! trace text parsing and kallsyms symbolization. Must not: touch the global tracer, filters or
 //! buffer, or decide a verdict.
 //!
-//! The flow a caller sees: [`probe`] says what this kernel allows; [`Capture::start`] opens a
+//! The flow a caller sees: [`probe()`] says what this kernel allows; [`Capture::start`] opens a
 //! private instance (`instances/xfrmdiag-<pid>`), [`Capture::stop`] returns a [`TraceResult`]
 //! (events, summary, lost events) and removes the instance. Dropping a capture, a panic, or
 //! SIGINT/SIGTERM after [`cleanup::install_handlers`] removes it too.
