@@ -166,12 +166,33 @@ base_key() { # base_key KERNEL_DIR: what the cached base image depends on
 	} | sha256sum | cut -c1-16
 }
 
+# expected_fingerprints SCENARIO: "SIDE ALGORITHM FINGERPRINT" for every key in its side commands,
+# computed here as the project defines it (first 12 hex of SHA-256(algorithm name ‖ key bytes)),
+# so the guest can check that `xfrmdiag sa` shows exactly these and never the key.
+expected_fingerprints() {
+	local side rest alg hex
+	while read -r side rest; do
+		case $side in a | b | both) ;; *) continue ;; esac
+		while read -r alg hex; do
+			[ -n "$hex" ] || continue
+			alg=${alg#\'}
+			alg=${alg%\'}
+			fp=$({ printf '%s' "$alg"; printf '%b' "$(echo "${hex#0x}" | sed 's/../\\x&/g')"; } | sha256sum | cut -c1-12)
+			echo "$side $alg $fp"
+		done < <(echo "$rest" | grep -oE "(auth-trunc|auth|enc|aead) '[^']+' 0x[0-9a-fA-F]+" | cut -d' ' -f2-)
+	done <"$1"
+}
+
 build_overlay() {
 	local out=$1 stage=$CACHE/tmp/overlay
 	rm -rf "$stage" && mkdir -p "$stage/vmtests/bin" "$stage/vmtests/guest" "$stage/vmtests/scenarios"
 	cp "$VT/guest/init" "$stage/init"
 	cp "$VT"/guest/*.sh "$stage/vmtests/guest/"
 	cp "${VMT_SCENARIOS:-$VT/scenarios}"/*.scn "$stage/vmtests/scenarios/"
+	local scn
+	for scn in "$stage"/vmtests/scenarios/*.scn; do
+		expected_fingerprints "$scn" >"${scn%.scn}.fingerprints"
+	done
 	cp "$XFRMDIAG" "$UDPFLOW" "$stage/vmtests/bin/"
 	chmod +x "$stage/init" "$stage"/vmtests/guest/*.sh
 	(cd "$stage" && find . | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$out"
@@ -180,11 +201,17 @@ build_overlay() {
 
 # ---------------------------------------------------------------- programs that run in the guest
 build_programs() {
-	say "building xfrmdiag (static) and udpflow"
-	(cd "$ROOT" && RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --release \
-		--target x86_64-unknown-linux-gnu -p xfrmdiag --target-dir "$ROOT/target/vm-static") ||
-		fail_loud "static build of xfrmdiag failed"
-	XFRMDIAG=$ROOT/target/vm-static/x86_64-unknown-linux-gnu/release/xfrmdiag
+	if [ -n "${VMT_XFRMDIAG:-}" ]; then
+		# a prebuilt binary (e.g. from another branch) instead of this tree's
+		XFRMDIAG=$VMT_XFRMDIAG
+		say "using xfrmdiag $XFRMDIAG"
+	else
+		say "building xfrmdiag (static) and udpflow"
+		(cd "$ROOT" && RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --release \
+			--target x86_64-unknown-linux-gnu -p xfrmdiag --target-dir "$ROOT/target/vm-static") ||
+			fail_loud "static build of xfrmdiag failed"
+		XFRMDIAG=$ROOT/target/vm-static/x86_64-unknown-linux-gnu/release/xfrmdiag
+	fi
 	# the guest has no libraries for it: make sure it really is static
 	file "$XFRMDIAG" | grep -qE 'static(-pie)? linked|statically linked' && ldd "$XFRMDIAG" 2>&1 | grep -qE 'statically linked|not a dynamic' ||
 		fail_loud "$XFRMDIAG is not statically linked: $(file "$XFRMDIAG")"
@@ -248,9 +275,10 @@ for meta in "${KERNEL_METAS[@]}"; do
 		result=$(sed -n "s/^@@VMT RESULT $scn //p" "$log.markers")
 		npending=$(grep -c "^@@VMT CHECK $scn pending" "$log.markers" || true)
 		PENDING=$((PENDING + npending))
+		secs=$(echo "$result" | sed -n 's/.*secs=\([0-9.]*\).*/\1/p')
 		if [ "${result%% *}" = pass ]; then
 			PASSED=$((PASSED + 1))
-			say "PASS $short $scn$([ "$npending" = 0 ] || echo " ($npending checks pending)")"
+			say "PASS $short $scn (${secs}s$([ "$npending" = 0 ] || echo ", $npending checks pending"))"
 		else
 			FAILED=$((FAILED + 1))
 			[ -n "$result" ] || result="did not finish (guest crashed or timed out)"

@@ -709,3 +709,462 @@ fn analyze_of_the_wrong_key_case_is_certain_with_marker_and_counter() {
     assert_evidence(&v, "sa:0x00001000:integrity_failed +10");
     assert_evidence(&v, "xfrm_audit_state_icvfail");
 }
+
+#[test]
+fn root_unreachable_route_is_no_route() {
+    let Some(p) = pair("root_unreachable_route_is_no_route") else {
+        return;
+    };
+    // An address inside this namespace pair's world, routed nowhere: nothing can leave.
+    p.a.ip(&["route", "add", "unreachable", "10.66.0.0/24"])
+        .unwrap();
+    let (code, v) = diagnose_pair(&p, "10.66.0.9", &[]);
+    assert_eq!(v["verdict"], "no-route", "{v:#}");
+    assert_evidence(&v, "EHOSTUNREACH");
+    assert_evidence(&v, "unreachable");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn root_blackhole_route_is_no_route() {
+    let Some(p) = pair("root_blackhole_route_is_no_route") else {
+        return;
+    };
+    p.a.ip(&["route", "add", "blackhole", "10.66.0.0/24"])
+        .unwrap();
+    let (code, v) = diagnose_pair(&p, "10.66.0.9", &[]);
+    assert_eq!(v["verdict"], "no-route", "{v:#}");
+    assert_evidence(&v, "blackhole");
+    assert_eq!(code, 1);
+}
+
+/// A UDP socket bound on `port` inside namespace `ns`, with the smallest receive buffer, that
+/// nobody reads: the application that does not keep up.
+fn slow_application(ns: &ScratchNetns, port: u16) -> std::net::UdpSocket {
+    let sock = ns
+        .netns()
+        .run(move || std::net::UdpSocket::bind(("0.0.0.0", port)))
+        .unwrap()
+        .unwrap();
+    nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::RcvBuf, &1).unwrap();
+    sock
+}
+
+#[test]
+fn root_port_held_by_the_application_is_observed_not_bound() {
+    let Some(p) = pair("root_port_held_by_the_application_is_observed_not_bound") else {
+        return;
+    };
+    let app =
+        p.b.netns()
+            .run(|| std::net::UdpSocket::bind("0.0.0.0:5000"))
+            .unwrap()
+            .unwrap();
+    let (code, v) = diagnose_pair(&p, &p.b_v4, &["--count", "2"]);
+    let holes = v["sides"][1]["holes"].to_string();
+    assert!(
+        holes.contains("held by another program; observed it instead"),
+        "{v:#}"
+    );
+    assert_eq!(v["sides"][1]["traffic"]["kind"], "observe");
+    assert_eq!(v["sides"][1]["traffic"]["socket_found"], true);
+    // Nothing counts deliveries to someone else's socket, and nothing dropped.
+    assert_eq!(v["verdict"], "no-drop-seen", "{v:#}");
+    assert_eq!(code, 0);
+    let mut buf = [0u8; 128];
+    app.set_nonblocking(true).unwrap();
+    assert!(
+        app.recv(&mut buf).is_ok(),
+        "the application got the datagrams"
+    );
+}
+
+#[test]
+fn root_application_not_reading_is_socket_buffer_full() {
+    let Some(p) = pair("root_application_not_reading_is_socket_buffer_full") else {
+        return;
+    };
+    let _app = slow_application(&p.b, 5000);
+    let (code, v) = diagnose_pair(
+        &p,
+        &p.b_v4,
+        &["--count", "50", "--size", "1200", "--interval", "0"],
+    );
+    assert_eq!(v["verdict"], "socket-buffer-full", "{v:#}");
+    assert_eq!(v["findings"][0]["confidence"], "certain");
+    assert_evidence(&v, "Udp.RcvbufErrors +");
+    assert_evidence(&v, "drops +");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn root_exec_as_the_test_send_is_judged_by_both_sides() {
+    let Some(p) = pair("root_exec_as_the_test_send_is_judged_by_both_sides") else {
+        return;
+    };
+    // The user's own client: bash writing one datagram to a closed port on the peer.
+    let cmd = format!("bash -c 'echo hello > /dev/udp/{}/5000'", p.b_v4);
+    let out = run(&[
+        "diagnose",
+        "-n",
+        p.a.name(),
+        "--exec",
+        &cmd,
+        "--peer-netns",
+        p.b.name(),
+        "--window",
+        "300ms",
+        "--json",
+    ]);
+    let v = json(&out);
+    assert_eq!(v["sides"][0]["traffic"]["kind"], "exec", "{v:#}");
+    assert_eq!(v["sides"][0]["traffic"]["exit_code"], 0);
+    assert_eq!(v["verdict"], "no-socket", "{v:#}");
+    assert_evidence(&v, "Udp.NoPorts +1");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn root_gateway_without_forward_policy_is_forward_policy_missing() {
+    if !can_use_netns("root_gateway_without_forward_policy_is_forward_policy_missing") {
+        return;
+    }
+    // a --- gw --- b, the gateway requiring ESP for what it forwards from a to b.
+    let a = ScratchNetns::new("xd-fwd-a").unwrap();
+    let gw = ScratchNetns::new("xd-fwd-g").unwrap();
+    let b = ScratchNetns::new("xd-fwd-b").unwrap();
+    let n = std::process::id() % 200 + 20;
+    let (a_ip, ga_ip) = (format!("10.98.{n}.1"), format!("10.98.{n}.254"));
+    let (b_ip, gb_ip) = (format!("10.97.{n}.1"), format!("10.97.{n}.254"));
+    a.ip(&[
+        "link",
+        "add",
+        "eth0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "to-a",
+        "netns",
+        gw.name(),
+    ])
+    .unwrap();
+    b.ip(&[
+        "link",
+        "add",
+        "eth0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "to-b",
+        "netns",
+        gw.name(),
+    ])
+    .unwrap();
+    for (ns, dev, addr) in [
+        (&a, "eth0", &a_ip),
+        (&gw, "to-a", &ga_ip),
+        (&b, "eth0", &b_ip),
+        (&gw, "to-b", &gb_ip),
+    ] {
+        ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", dev])
+            .unwrap();
+        ns.ip(&["link", "set", dev, "up"]).unwrap();
+    }
+    a.ip(&["route", "add", "default", "via", &ga_ip]).unwrap();
+    b.ip(&["route", "add", "default", "via", &gb_ip]).unwrap();
+    assert!(gw
+        .exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        .unwrap()
+        .status
+        .success());
+    gw.ip(&[
+        "xfrm", "policy", "add", "src", &a_ip, "dst", &b_ip, "dir", "fwd", "tmpl", "src", &ga_ip,
+        "dst", &gb_ip, "proto", "esp", "mode", "tunnel",
+    ])
+    .unwrap();
+    let target = format!("udp:{b_ip}:5000");
+    let out = run(&[
+        "diagnose",
+        "-n",
+        a.name(),
+        "--send",
+        &target,
+        "--peer-netns",
+        b.name(),
+        "--window",
+        "1s",
+        "--json",
+    ]);
+    let v = json(&out);
+    if trace_collected(&v) {
+        assert_eq!(v["verdict"], "forward-policy-missing", "{v:#}");
+        assert_evidence(&v, "XFRM_POLICY at ip_forward");
+    } else {
+        // Without the trace only the ends are seen: the packets never arrived.
+        assert_eq!(v["verdict"], "not-reached", "{v:#}");
+    }
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn root_far_end_of_the_link_down_is_tx_drop() {
+    let Some(p) = pair("root_far_end_of_the_link_down_is_tx_drop") else {
+        return;
+    };
+    // veth refuses to transmit while its peer is down; UDP hides the ENOBUFS from sendto.
+    p.b.ip(&["link", "set", "veth-b", "down"]).unwrap();
+    let (code, v) = diagnose_pair(&p, &p.b_v4, &[]);
+    assert_eq!(v["verdict"], "tx-drop", "{v:#}");
+    // Each refused datagram counts once in each (the count itself is not the point).
+    assert_evidence(&v, "Udp.SndbufErrors +");
+    assert_evidence(&v, "Ip.OutDiscards +");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn root_frames_to_the_wrong_mac_are_not_reached() {
+    let Some(p) = pair("root_frames_to_the_wrong_mac_are_not_reached") else {
+        return;
+    };
+    // A stale neighbour entry: frames reach b's device but not its IP layer (PACKET_OTHERHOST).
+    p.a.ip(&[
+        "neigh",
+        "replace",
+        &p.b_v4,
+        "lladdr",
+        "02:00:00:00:00:99",
+        "dev",
+        "veth-a",
+        "nud",
+        "permanent",
+    ])
+    .unwrap();
+    let (code, v) = diagnose_pair(&p, &p.b_v4, &[]);
+    assert_eq!(v["verdict"], "not-reached", "{v:#}");
+    assert_evidence(&v, "Ip.InReceives / Ip6InReceives did not move");
+    assert_eq!(code, 1);
+}
+
+mod peer_ssh {
+    //! `--peer ssh://…` against a real sshd started in a test namespace with a throwaway key.
+
+    use super::*;
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command};
+
+    /// An sshd listening on the pair's `b` address, port 2222; killed (by its pid) on drop.
+    struct Sshd {
+        child: Child,
+        dir: PathBuf,
+    }
+
+    impl Drop for Sshd {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn sshd(p: &VethPair, test: &str) -> Option<Sshd> {
+        if !Path::new("/usr/sbin/sshd").exists() || Command::new("ssh").arg("-V").output().is_err()
+        {
+            eprintln!("SKIP {test}: needs OpenSSH (/usr/sbin/sshd and ssh)");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "xfrmdiag-sshd-{}-{}",
+            std::process::id(),
+            p.b.name()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = std::fs::create_dir_all("/run/sshd"); // privilege separation directory
+        for key in ["client", "host"] {
+            let out = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(dir.join(key))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+        std::fs::copy(dir.join("client.pub"), dir.join("authorized_keys")).unwrap();
+        let config = format!(
+            "ListenAddress {}\nPort 2222\nHostKey {d}/host\nAuthorizedKeysFile {d}/authorized_keys\n\
+             PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+             UsePAM no\nStrictModes no\nPidFile none\n",
+            p.b_v4,
+            d = dir.display()
+        );
+        std::fs::write(dir.join("sshd_config"), config).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", p.b.name(), "/usr/sbin/sshd", "-D", "-f"])
+            .arg(dir.join("sshd_config"))
+            .arg("-E")
+            .arg(dir.join("log"))
+            .spawn()
+            .unwrap();
+        let server = Sshd { child, dir };
+        // Wait until it accepts connections (from a, where the client runs).
+        let addr: std::net::SocketAddr = format!("{}:2222", p.b_v4).parse().unwrap();
+        for _ in 0..100 {
+            let up =
+                p.a.netns()
+                    .run(move || {
+                        std::net::TcpStream::connect_timeout(
+                            &addr,
+                            std::time::Duration::from_millis(50),
+                        )
+                        .is_ok()
+                    })
+                    .unwrap();
+            if up {
+                return Some(server);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "sshd did not start: {}",
+            std::fs::read_to_string(server.dir.join("log")).unwrap_or_default()
+        );
+    }
+
+    /// `diagnose -n a --send udp:b:PORT --peer ssh://root@b:2222` with the test's key.
+    fn diagnose_over_ssh(
+        port: u16,
+        p: &VethPair,
+        s: &Sshd,
+        key: &str,
+        peer_xfrmdiag: &str,
+    ) -> std::process::Output {
+        let target = format!("udp:{}:{port}", p.b_v4);
+        let peer = format!("ssh://root@{}:2222", p.b_v4);
+        let identity = format!("IdentityFile={}", s.dir.join(key).display());
+        run(&[
+            "diagnose",
+            "-n",
+            p.a.name(),
+            "--send",
+            &target,
+            "--peer",
+            &peer,
+            "--peer-xfrmdiag",
+            peer_xfrmdiag,
+            "--ssh-opt",
+            &identity,
+            "--ssh-opt",
+            "IdentitiesOnly=yes",
+            "--ssh-opt",
+            "StrictHostKeyChecking=no",
+            "--ssh-opt",
+            "UserKnownHostsFile=/dev/null",
+            "--ssh-opt",
+            "LogLevel=ERROR",
+            "--window",
+            "1s",
+            "--json",
+        ])
+    }
+
+    /// No peer listener (nor ssh client) for this port is still running.
+    fn nothing_left_listening(port: u16) -> bool {
+        let pattern = format!("listen udp:{port}");
+        let out = Command::new("pgrep")
+            .args(["-f", &pattern])
+            .output()
+            .unwrap();
+        out.stdout.is_empty()
+    }
+
+    #[test]
+    fn root_ssh_peer_covers_both_hosts() {
+        let test = "root_ssh_peer_covers_both_hosts";
+        let Some(p) = pair(test) else { return };
+        let Some(s) = sshd(&p, test) else { return };
+        let me = env!("CARGO_BIN_EXE_xfrmdiag");
+        let out = diagnose_over_ssh(5123, &p, &s, "client", me);
+        let v = json(&out);
+        assert_eq!(v["verdict"], "delivered", "{v:#}\n{}", stderr(&out));
+        assert_eq!(v["received"], 5);
+        assert_eq!(v["sides"][1]["namespace"], p.b_v4.as_str());
+        assert_eq!(out.status.code(), Some(0));
+
+        // The classic fault on the far host, seen from here.
+        p.b.ip(&[
+            "xfrm",
+            "policy",
+            "add",
+            "src",
+            &p.a_v4,
+            "dst",
+            &p.b_v4,
+            "proto",
+            "udp",
+            "dir",
+            "in",
+            "tmpl",
+            "proto",
+            "esp",
+            "mode",
+            "transport",
+        ])
+        .unwrap();
+        let out = diagnose_over_ssh(5123, &p, &s, "client", me);
+        let v = json(&out);
+        assert_eq!(v["verdict"], "policy-template-mismatch", "{v:#}");
+        assert_eq!(v["findings"][0]["side"], p.b_v4.as_str());
+        assert_evidence(&v, "XfrmInTmplMismatch +5");
+        assert_eq!(out.status.code(), Some(1));
+        assert!(nothing_left_listening(5123));
+    }
+
+    #[test]
+    fn root_ssh_peer_failures_are_clear_and_leave_nothing_running() {
+        let test = "root_ssh_peer_failures_are_clear_and_leave_nothing_running";
+        let Some(p) = pair(test) else { return };
+        let Some(s) = sshd(&p, test) else { return };
+        let me = env!("CARGO_BIN_EXE_xfrmdiag");
+        // A key the peer does not accept.
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(s.dir.join("stranger"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let out = diagnose_over_ssh(5124, &p, &s, "stranger", me);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            stderr(&out).contains("cannot log in to"),
+            "{}",
+            stderr(&out)
+        );
+        // No xfrmdiag on the peer.
+        let out = diagnose_over_ssh(5124, &p, &s, "client", "/nonexistent/xfrmdiag");
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            stderr(&out).contains("is not installed on"),
+            "{}",
+            stderr(&out)
+        );
+        // An older xfrmdiag that does not know the peer protocol.
+        let old = s.dir.join("old-xfrmdiag");
+        std::fs::write(
+            &old,
+            "#!/bin/sh\necho \"error: unexpected argument '--announce-ready' found\" >&2\nexit 2\n",
+        )
+        .unwrap();
+        Command::new("chmod").arg("+x").arg(&old).status().unwrap();
+        let out = diagnose_over_ssh(5124, &p, &s, "client", old.to_str().unwrap());
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("is too old"), "{}", stderr(&out));
+        // One line, `xfrmdiag: what: what to do`.
+        assert_eq!(
+            stderr(&out).trim_end().lines().count(),
+            1,
+            "{}",
+            stderr(&out)
+        );
+        assert!(nothing_left_listening(5124));
+    }
+}

@@ -335,6 +335,7 @@ fn diagnose_pair(
         window: Duration::from_secs(1),
         progress: output::status_line_allowed(),
         trace: true,
+        announce_ready: false,
     };
     let sides = run_test(&plan)?;
     let report = diagnose(&sides);

@@ -17,6 +17,7 @@ use crate::cli::{Global, Status};
 use crate::output;
 
 mod collect;
+mod peer_ssh;
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("test").required(true).args(["send", "listen", "observe", "exec"])))]
@@ -68,6 +69,29 @@ pub struct Args {
     /// --send) are taken in the same run, and the report covers both sides.
     #[arg(long, value_name = "NS")]
     pub peer_netns: Option<String>,
+    /// The other end is HOST, reached with the system's OpenSSH client: xfrmdiag runs there,
+    /// listens before the send, and the report covers both hosts (needs --send).
+    #[arg(
+        long,
+        value_name = "ssh://[USER@]HOST[:PORT]",
+        conflicts_with = "peer_netns",
+        requires = "send"
+    )]
+    pub peer: Option<peer_ssh::SshTarget>,
+    /// The xfrmdiag command on the --peer host.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "xfrmdiag",
+        requires = "peer"
+    )]
+    pub peer_xfrmdiag: String,
+    /// An OpenSSH option for --peer, passed as `-o OPTION` (repeatable), e.g. IdentityFile=~/.ssh/lab.
+    #[arg(long = "ssh-opt", value_name = "OPTION", requires = "peer")]
+    pub ssh_opts: Vec<String>,
+    /// Say `xfrmdiag-ready` on stderr once listening (used by --peer on the other host).
+    #[arg(long, hide = true)]
+    pub announce_ready: bool,
     /// With --peer-netns: do not bind the port on the peer, only watch it (it is held by the
     /// real application, or it is meant to show what happens to a closed port).
     #[arg(long, requires = "peer_netns")]
@@ -127,17 +151,51 @@ pub struct TestPlan {
     pub progress: bool,
     /// Capture `skb:kfree_skb` (and functions where allowed) during the window.
     pub trace: bool,
+    /// Print the ready line on stderr once listeners are up (the --peer protocol).
+    pub announce_ready: bool,
 }
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
     let plan = plan(global, &args)?;
-    let sides = run_test(&plan)?;
+    let sides = match &args.peer {
+        Some(target) => run_with_ssh_peer(&plan, &args, target)?,
+        None => run_test(&plan)?,
+    };
     if let Some(path) = &args.save_evidence {
         save_evidence(path, &sides)?;
     }
     let report = diagnose(&sides);
     print_report(global, &report, &sides)?;
     Ok(status_of(&report))
+}
+
+/// The local side runs here; the other end runs on the --peer host and listens first.
+fn run_with_ssh_peer(
+    plan: &TestPlan,
+    args: &Args,
+    target: &peer_ssh::SshTarget,
+) -> anyhow::Result<Vec<SideEvidence>> {
+    let Some(Action::Send(send)) = plan.sides.first().map(|s| &s.action) else {
+        anyhow::bail!("--peer needs --send: the peer listens for what this side sends");
+    };
+    let sending = Duration::from_millis(args.interval) * send.count;
+    let req = peer_ssh::PeerRequest {
+        target,
+        xfrmdiag: &args.peer_xfrmdiag,
+        ssh_options: &args.ssh_opts,
+        port: send.dst.port(),
+        count: send.count,
+        // Long enough for our setup, our send and our window.
+        window: plan.window + sending + Duration::from_secs(5),
+    };
+    let mut status = StatusLine::new(plan.progress);
+    status.show(&format!("starting xfrmdiag on {} …", target.host));
+    let peer = peer_ssh::start(&plan.sides[0].netns, &req);
+    status.clear();
+    let peer = peer?;
+    let mut sides = run_test(plan)?;
+    sides.extend(peer.finish()?);
+    Ok(sides)
 }
 
 pub fn status_of(report: &Report) -> Status {
@@ -275,6 +333,7 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
         window: args.window,
         progress: output::status_line_allowed(),
         trace: !args.no_trace,
+        announce_ready: args.announce_ready,
     })
 }
 
@@ -336,6 +395,10 @@ pub fn run_test(plan: &TestPlan) -> anyhow::Result<Vec<SideEvidence>> {
             }
             _ => {}
         }
+    }
+    if plan.announce_ready {
+        // Counters, trace and listeners are up: the other host may send now.
+        eprintln!("{}", peer_ssh::READY);
     }
     let mut sent_by_test = false;
     for r in &mut running {

@@ -51,6 +51,12 @@ pub const CATALOG: &[Cause] = &[
         "add a route to the destination (`ip route add DST via GW`)"
     ),
     cause!(
+        "tx-drop",
+        "the sender's output device or queue dropped the packets",
+        "sendto succeeds while Udp.SndbufErrors / Udp6SndbufErrors and Ip.OutDiscards grow: the device refused the packet (ENOBUFS, hidden from the application)",
+        "check the output device (`ip -s link show DEV`): the far end of a veth or tunnel down, qdisc or tc drops"
+    ),
+    cause!(
         "not-reached",
         "the packets never arrived at the receiver",
         "the sender sent them without a local drop, and the receiver's Ip.InReceives / Ip6InReceives did not move",

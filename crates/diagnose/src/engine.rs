@@ -80,6 +80,7 @@ pub fn diagnose(sides: &[SideEvidence]) -> Report {
     for side in sides {
         findings.extend(send_error_findings(side));
         findings.extend(counter_findings(side, sides));
+        findings.extend(observed_socket_findings(side));
     }
     for side in sides {
         let more = trace_findings(side, sides, &findings);
@@ -375,6 +376,12 @@ fn send_error_findings(side: &SideEvidence) -> Vec<Finding> {
                         "the outbound SA hit its hard lifetime while sending (EINVAL)",
                     )
                 }
+                // A blackhole route refuses with EINVAL too.
+                None if side.route.as_ref().is_some_and(|r| r.kind == "blackhole") => (
+                    "no-route",
+                    Confidence::Certain,
+                    "the route to the destination is a blackhole (EINVAL)",
+                ),
                 None => (
                     "sa-expired",
                     Confidence::Possible,
@@ -394,6 +401,13 @@ fn send_error_findings(side: &SideEvidence) -> Vec<Finding> {
             _ => continue,
         };
         if let Some(route) = &side.route {
+            if cause == "no-route" {
+                ev.push(item(
+                    "route",
+                    side,
+                    format!("route to {} is {}", route.dst, route.kind),
+                ));
+            }
             if cause == "outbound-mtu" {
                 if let Some(mtu) = route.mtu {
                     ev.push(item(
@@ -462,6 +476,16 @@ const DIRECT_COUNTERS: &[(&str, &str, &str)] = &[
         "the outbound SA's sequence number overflowed",
     ),
     (
+        "Udp.SndbufErrors",
+        "tx-drop",
+        "the output device refused the datagrams after sendto returned (ENOBUFS is hidden from UDP senders)",
+    ),
+    (
+        "Udp6SndbufErrors",
+        "tx-drop",
+        "the output device refused the datagrams after sendto returned (ENOBUFS is hidden from UDP senders)",
+    ),
+    (
         "XfrmInNoStates",
         "no-inbound-sa",
         "ESP arrived for an SPI/destination the receiver has no SA for",
@@ -524,6 +548,8 @@ const COMPANION_COUNTERS: &[&str] = &[
     "Udp6InErrors",
     "Ip.InDiscards",
     "Ip6InDiscards",
+    "Ip.OutDiscards",
+    "Ip6OutDiscards",
 ];
 
 fn counter_findings(side: &SideEvidence, all: &[SideEvidence]) -> Vec<Finding> {
@@ -743,6 +769,27 @@ fn counter_findings(side: &SideEvidence, all: &[SideEvidence]) -> Vec<Finding> {
     out
 }
 
+/// A watched socket (`--observe`) whose drops column grew: the application is not keeping up.
+fn observed_socket_findings(side: &SideEvidence) -> Vec<Finding> {
+    let Some(Traffic::Observe(o)) = &side.traffic else {
+        return Vec::new();
+    };
+    match o.socket_drops {
+        Some(n) if n > 0 => vec![finding(
+            "socket-buffer-full",
+            Confidence::Certain,
+            Some(side),
+            "the application's socket dropped datagrams it had no room for".into(),
+            vec![item(
+                "listen",
+                side,
+                format!("socket on port {}: drops +{n} (/proc/net/udp)", o.port),
+            )],
+        )],
+        _ => Vec::new(),
+    }
+}
+
 /// Per-SA integrity failures (`sa:<spi>:integrity_failed`), named by the counters reader.
 fn per_sa_failures(counters: &Counters) -> Vec<(String, u64)> {
     counters
@@ -956,6 +1003,33 @@ const DROP_REASONS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Counters that move in the namespace where a drop with this cause happens.
+fn cause_counters(cause: &str) -> &'static [&'static str] {
+    match cause {
+        "no-socket" => &["Udp.NoPorts", "Udp6NoPorts"],
+        "rp-filter" => &["TcpExt.IPReversePathFilter"],
+        "socket-buffer-full" => &["Udp.RcvbufErrors", "Udp6RcvbufErrors"],
+        "udp-checksum" => &["Udp.InCsumErrors", "Udp6InCsumErrors"],
+        "sa-auth-failure" => &["XfrmInStateProtoError"],
+        "no-inbound-sa" => &["XfrmInNoStates"],
+        "replay-window" => &["XfrmInStateSeqError"],
+        "sa-seq-overflow" => &["XfrmOutStateSeqError"],
+        _ => &[],
+    }
+}
+
+/// A system-wide trace drop belongs to another namespace when every side's counters were read
+/// and none of the counters that drop moves went up on any side.
+fn happened_elsewhere(all: &[SideEvidence], cause: &str) -> bool {
+    let names = cause_counters(cause);
+    !names.is_empty()
+        && all.iter().all(|s| s.counters.is_some())
+        && !all.iter().any(|s| {
+            let c = s.counters.as_ref().expect("checked above");
+            names.iter().any(|n| c.increase(n).is_some())
+        })
+}
+
 /// Which `xfrm_audit_*` function names which cause inside `xfrm_input` (no drop reason there).
 const AUDIT_MARKERS: &[(&str, &str, &str)] = &[
     (
@@ -1039,6 +1113,9 @@ fn trace_findings(side: &SideEvidence, all: &[SideEvidence], so_far: &[Finding])
     };
     for d in &trace.drops {
         if let Some((_, cause, summary)) = DROP_REASONS.iter().find(|(r, _, _)| *r == d.reason) {
+            if happened_elsewhere(all, cause) {
+                continue;
+            }
             let at = owner(cause);
             // kfree_skb is system wide: alone it cannot be tied to this flow. With the side's
             // counter for the same cause (merged below) the finding is certain.
@@ -1051,6 +1128,18 @@ fn trace_findings(side: &SideEvidence, all: &[SideEvidence], so_far: &[Finding])
             ));
         } else if let Some(related) = findings_a_drop_supports(d) {
             // Evidence for the finding the counters name (the drop alone names nothing).
+            let forwarded = matches!(d.symbol(), "ip_forward" | "ip6_forward");
+            if forwarded && !so_far.iter().any(|f| related.contains(&f.cause.as_str())) {
+                // A gateway on this machine whose counters are not in the evidence.
+                out.push(finding(
+                    "forward-policy-missing",
+                    Confidence::Likely,
+                    None,
+                    "a router on this machine refused to forward the packets under its XFRM policies (its counters were not collected: diagnose it as a side to be sure)".into(),
+                    vec![trace_item(side, d)],
+                ));
+                continue;
+            }
             if let Some(f) = so_far.iter().find(|f| related.contains(&f.cause.as_str())) {
                 let at = f
                     .side
@@ -1069,6 +1158,9 @@ fn trace_findings(side: &SideEvidence, all: &[SideEvidence], so_far: &[Finding])
     }
     for (marker, hits) in &trace.audit_markers {
         if let Some((_, cause, summary)) = AUDIT_MARKERS.iter().find(|(m, _, _)| m == marker) {
+            if happened_elsewhere(all, cause) {
+                continue;
+            }
             let at = owner(cause);
             // System wide too (any SA on the machine); the counter makes it certain.
             out.push(finding(
@@ -1234,7 +1326,9 @@ fn unexplained_loss(tally: &Tally, sides: &[SideEvidence]) -> Finding {
                 c.known_unchanged(if v6 { "Ip6InReceives" } else { "Ip.InReceives" })
             })
     });
-    let moved_anything = ev.iter().any(|e| e.kind == "counter" || e.kind == "trace");
+    // Counters of our namespaces, not the system-wide trace: a drop elsewhere on the machine
+    // says nothing about whether our packets arrived.
+    let moved_anything = ev.iter().any(|e| e.kind == "counter");
     if let (Some(receiver), false) = (nothing_arrived, moved_anything) {
         let mut ev = ev;
         ev.push(item(

@@ -482,10 +482,11 @@ fn audit_markers_alone_name_xfrm_input_causes() {
         ("xfrm_audit_state_icvfail", "sa-auth-failure"),
     ] {
         let r = lost_at_receiver(|s| {
-            s.drop("NOT_SPECIFIED", "xfrm_input+0x1fc", 5)
+            s.no_counters()
+                .drop("NOT_SPECIFIED", "xfrm_input+0x1fc", 5)
                 .audit(marker, 5)
         });
-        // The trace is system wide: alone it is likely, not proof.
+        // The trace is system wide: alone (no receiver counters) it is likely, not proof.
         assert_verdict(&r, cause, Confidence::Likely, &[marker]);
         // With the counter that the same fault moves, it is certain.
         let counter = match cause {
@@ -704,4 +705,65 @@ fn evidence_round_trips_through_json() {
     let back: EvidenceFile = serde_json::from_str(&text).unwrap();
     assert_eq!(back, file);
     assert_eq!(diagnose(&back.sides).verdict, "policy-template-mismatch");
+}
+
+#[test]
+fn einval_on_a_blackhole_route_is_no_route_not_an_sa() {
+    let r = diagnose(&[sender("a")
+        .sent(5, 0)
+        .errno("EINVAL", 5)
+        .route("blackhole", None)
+        .e()]);
+    assert_verdict(
+        &r,
+        "no-route",
+        Confidence::Certain,
+        &["EINVAL", "blackhole"],
+    );
+}
+
+#[test]
+fn a_forwarding_drop_seen_only_in_the_trace_is_forward_policy_missing() {
+    // Sender and receiver are sides, the gateway between them is not: only the trace saw it.
+    let r = lost_at_receiver(|s| s.drop("XFRM_POLICY", "ip_forward+0x2f1", 5));
+    assert_verdict(
+        &r,
+        "forward-policy-missing",
+        Confidence::Likely,
+        &["XFRM_POLICY at ip_forward"],
+    );
+}
+
+#[test]
+fn a_trace_drop_from_another_namespace_is_not_our_cause() {
+    // NO_SOCKET somewhere on the machine, while our counters read on both sides show no
+    // NoPorts: it was someone else's packet. Our packets never arrived.
+    let r = lost_at_receiver(|s| s.drop("NO_SOCKET", "__udp4_lib_rcv+0x4bc", 3));
+    assert_eq!(r.verdict, "not-reached", "{r:#?}");
+    // With NoPorts on our receiver it is ours.
+    let r = lost_at_receiver(|s| {
+        s.counter("Udp.NoPorts", 5)
+            .drop("NO_SOCKET", "__udp4_lib_rcv+0x4bc", 5)
+    });
+    assert_verdict(
+        &r,
+        "no-socket",
+        Confidence::Certain,
+        &["NO_SOCKET", "Udp.NoPorts +5"],
+    );
+}
+
+#[test]
+fn hidden_enobufs_on_the_sender_is_tx_drop() {
+    // Measured: the far end of the veth down; every sendto succeeds.
+    let r = lost_at_sender(|s| {
+        s.counter("Udp.SndbufErrors", 5)
+            .counter("Ip.OutDiscards", 5)
+    });
+    assert_verdict(
+        &r,
+        "tx-drop",
+        Confidence::Certain,
+        &["Udp.SndbufErrors +5", "Ip.OutDiscards +5"],
+    );
 }

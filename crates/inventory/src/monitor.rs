@@ -136,6 +136,12 @@ fn fill_devs(devs: &mut DevNames, kind: &mut EventKind) {
         EventKind::NewPolicy { policy }
         | EventKind::UpdPolicy { policy }
         | EventKind::PolicyExpire { policy, .. } => devs.fill_policy(policy),
+        EventKind::Acquire {
+            selector, policy, ..
+        } => {
+            selector.dev = devs.name(selector.ifindex);
+            devs.fill_policy(policy);
+        }
         _ => {}
     }
 }

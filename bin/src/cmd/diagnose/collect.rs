@@ -71,11 +71,26 @@ pub fn counter_delta(before: &Snapshot, after: &Snapshot) -> Counters {
     }
 }
 
-/// `ip route get DST` inside the namespace.
+/// `ip route get DST` inside the namespace. A refused lookup is the route's answer too: the
+/// kernel refuses a blackhole route with EINVAL, unreachable with EHOSTUNREACH/ENETUNREACH,
+/// prohibit with EACCES — as `ip route get` shows ("RTNETLINK answers: …").
 pub fn route(ns: &Netns, dst: IpAddr) -> Result<RouteInfo, String> {
-    inv::route_get(ns, dst)
-        .map(|r| RouteInfo::from(&r))
-        .map_err(|e| e.to_string())
+    match inv::route_get(ns, dst) {
+        Ok(r) => Ok(RouteInfo::from(&r)),
+        Err(e) => {
+            let kind = match e.errno() {
+                Some(22) => "blackhole",
+                Some(113) | Some(101) => "unreachable",
+                Some(13) => "prohibit",
+                _ => return Err(e.to_string()),
+            };
+            Ok(RouteInfo {
+                dst: dst.to_string(),
+                kind: kind.into(),
+                ..Default::default()
+            })
+        }
+    }
 }
 
 /// XFRM events of the window, in the evidence's words.
