@@ -1188,6 +1188,78 @@ fn trace_fixture_6_12_guest_function_graph_notfound() {
     );
 }
 
+/// The JSON keys docs/json/trace.md documents: fields may be added, never renamed or removed.
+#[test]
+fn trace_json_has_the_documented_fields() {
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let v = from_fixture("linux-6.18-trace-xfrm-policy-events", &[]);
+    assert_eq!(
+        keys(&v),
+        [
+            "duration_s",
+            "events",
+            "events_enabled",
+            "events_missing",
+            "events_not_kept",
+            "function_tracer",
+            "instance",
+            "lost_events",
+            "notes",
+            "raw_lines",
+            "stack_on_drop",
+            "summary",
+            "tracefs"
+        ]
+    );
+    assert_eq!(
+        keys(&v["summary"]),
+        [
+            "audit_markers",
+            "drops",
+            "drops_filtered_out",
+            "events_by_name",
+            "functions_hit"
+        ]
+    );
+    assert_eq!(
+        keys(&v["summary"]["drops"][0]),
+        [
+            "call_path",
+            "count",
+            "devices",
+            "location",
+            "protocols",
+            "reason"
+        ]
+    );
+    let kfree = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "kfree_skb")
+        .unwrap();
+    assert_eq!(
+        keys(kfree),
+        [
+            "cpu",
+            "fields",
+            "location",
+            "name",
+            "pid",
+            "reason",
+            "task",
+            "timestamp",
+            "type"
+        ]
+    );
+    assert_eq!(kfree["type"], "tracepoint");
+    assert_eq!(kfree["fields"]["reason"], "XFRM_POLICY");
+}
+
 #[test]
 fn trace_from_missing_file_is_one_line_error() {
     let out = run(&["trace", "--from", "/nonexistent/trace.txt"]);
