@@ -161,6 +161,7 @@ build_base() {
 base_key() { # base_key KERNEL_DIR: what the cached base image depends on
 	{
 		cat "$1/version"
+		# shellcheck disable=SC2046 # one path per word
 		sha256sum /bin/busybox /usr/sbin/ip $(ldd /usr/sbin/ip | grep -oE '/[^ ]+') | cut -d' ' -f1
 		declare -f build_base
 	} | sha256sum | cut -c1-16
@@ -177,6 +178,7 @@ expected_fingerprints() {
 			[ -n "$hex" ] || continue
 			alg=${alg#\'}
 			alg=${alg%\'}
+			# shellcheck disable=SC2001 # sed: insert \x before every byte pair
 			fp=$({ printf '%s' "$alg"; printf '%b' "$(echo "${hex#0x}" | sed 's/../\\x&/g')"; } | sha256sum | cut -c1-12)
 			echo "$side $alg $fp"
 		done < <(echo "$rest" | grep -oE "(auth-trunc|auth|enc|aead) '[^']+' 0x[0-9a-fA-F]+" | cut -d' ' -f2-)
@@ -213,8 +215,10 @@ build_programs() {
 		XFRMDIAG=$ROOT/target/vm-static/x86_64-unknown-linux-gnu/release/xfrmdiag
 	fi
 	# the guest has no libraries for it: make sure it really is static
-	file "$XFRMDIAG" | grep -qE 'static(-pie)? linked|statically linked' && ldd "$XFRMDIAG" 2>&1 | grep -qE 'statically linked|not a dynamic' ||
+	if ! file "$XFRMDIAG" | grep -qE 'static(-pie)? linked|statically linked' ||
+		! ldd "$XFRMDIAG" 2>&1 | grep -qE 'statically linked|not a dynamic'; then
 		fail_loud "$XFRMDIAG is not statically linked: $(file "$XFRMDIAG")"
+	fi
 	UDPFLOW=$CACHE/udpflow
 	gcc -static -O2 -Wall -Wextra -Werror -o "$UDPFLOW" "$VT/guest/udpflow.c" || fail_loud "building udpflow failed"
 }
@@ -335,6 +339,8 @@ for kver in "${KVERS[@]}"; do
 done
 
 [ $BOOTED -gt 0 ] || fail_loud "no guest could boot (see above); nothing was tested"
+# shellcheck disable=SC2016 # it does expand: the quotes are inside a double-quoted string
+[ $((PASSED + FAILED)) -gt 0 ] || fail_loud "no scenario ran${ONLY:+ (none matches '$ONLY')}"
 say "timing: ${TIMING[*]}; whole run $(($(date +%s) - T_START))s"
 [ $PENDING -eq 0 ] || say "$PENDING checks pending (they need xfrmdiag commands that have not landed yet)"
 say "$PASSED passed, $FAILED failed"

@@ -179,6 +179,7 @@ tracefs_state() { # what "leave tracefs as found" compares
 }
 
 udpflow_args() { # the scenario's "send" line as udpflow options
+	# shellcheck disable=SC2046 # the send line is space-separated words
 	set -- $(sed -n 's/^send //p' "$FILE" | head -n 1)
 	args="--from /run/netns/$NS_A --to /run/netns/$NS_B --dst $B"
 	for kv in "$@"; do
@@ -351,6 +352,7 @@ run_scenario() {
 	if [ -n "$want_verdict" ]; then
 		if [ "$HAVE_DIAGNOSE" = yes ]; then
 			phase "diagnose"
+			# shellcheck disable=SC2046 # the send line is space-separated words
 			set -- $(sed -n 's/^send //p' "$FILE" | head -n 1)
 			count=5 port=5555
 			for kv in "$@"; do case $kv in count=*) count=${kv#*=} ;; port=*) port=${kv#*=} ;; esac; done
