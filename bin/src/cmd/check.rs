@@ -1,10 +1,222 @@
-//! `xfrmdiag check`.
+//! `xfrmdiag check`: run a TOML checklist (or a built-in one) and report pass/fail/skip per check.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use xfrmdiag_checklist::kinds::{Context, Outcome};
+use xfrmdiag_checklist::model::DiagnoseCheck;
+use xfrmdiag_checklist::{builtin, load_file, Progress, Runner, Vars};
+use xfrmdiag_diagnose::evidence::{Flow, Role};
+use xfrmdiag_netns::Netns;
+use xfrmdiag_report::{checklist as render, junit};
+use xfrmdiag_traffic::SendOptions;
 
 use crate::cli::{Global, Status};
+use crate::cmd::diagnose::{run_test, Action, SidePlan, TestPlan};
+use crate::output;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(
+    after_help = "Format: docs/checklists.md. Examples: examples/*.toml.\n\
+Exit status: 0 no check failed, 1 a check failed, 2 invalid checklist or environment error."
+)]
+pub struct Args {
+    /// The checklist file (TOML).
+    #[arg(value_name = "FILE", required_unless_present = "builtin")]
+    pub file: Option<PathBuf>,
+    /// Run a built-in checklist instead of a file (`--builtin --list` lists them).
+    #[arg(long, value_name = "NAME", num_args = 0..=1, conflicts_with = "file")]
+    pub builtin: Option<Option<String>>,
+    /// With --builtin: list the built-in checklists.
+    #[arg(long, requires = "builtin")]
+    pub list: bool,
+    /// Set a checklist variable, overriding its default (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Also write the results as JUnit XML to FILE (for CI servers).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
 
-pub fn run(_global: &Global, _args: Args) -> anyhow::Result<Status> {
-    anyhow::bail!("`xfrmdiag check` is not implemented yet")
+pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
+    if args.list {
+        return list(global);
+    }
+    let vars = Vars::parse(&args.vars).context("invalid --var")?;
+    let checklist = match (&args.builtin, &args.file) {
+        (Some(Some(name)), _) => builtin::get(name, &vars)
+            .with_context(|| {
+                format!("no built-in checklist `{name}`: see `xfrmdiag check --builtin --list`")
+            })?
+            .context("invalid built-in checklist")?,
+        (Some(None), _) => {
+            anyhow::bail!("--builtin needs a NAME: see `xfrmdiag check --builtin --list`")
+        }
+        (None, Some(file)) => load_file(file, &vars).map_err(|e| match e {
+            xfrmdiag_checklist::Error::Invalid { .. } => {
+                anyhow::anyhow!("invalid checklist: {e}: fix the file (format: docs/checklists.md)")
+            }
+            other => anyhow::Error::new(other),
+        })?,
+        (None, None) => anyhow::bail!("give a checklist FILE or --builtin NAME"),
+    };
+
+    if let Some(why) = checklist.needs_root(global.netns.is_some()) {
+        if !nix::unistd::geteuid().is_root() {
+            anyhow::bail!(
+                "not root: {why}, which needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN): run it with sudo"
+            );
+        }
+    }
+    let runner = Runner::new(global.netns()).with_diagnose(Arc::new(run_diagnose));
+    runner.preflight(&checklist)?;
+
+    let show_progress = !global.json && output::status_line_allowed();
+    let report = runner.run(&checklist, |event| {
+        if !show_progress {
+            return;
+        }
+        match event {
+            Progress::Started { index, total, name } => {
+                eprint!("\r\x1b[2K[{index}/{total}] {name}…");
+            }
+            Progress::Finished(_) => eprint!("\r\x1b[2K"),
+        }
+    });
+
+    if let Some(path) = &args.junit {
+        std::fs::write(path, junit::checklist(&report))
+            .with_context(|| format!("cannot write JUnit XML to {}", path.display()))?;
+    }
+
+    let mut stdout = std::io::stdout().lock();
+    if global.json {
+        writeln!(stdout, "{}", render::json(&report)?)?;
+    } else {
+        writeln!(stdout, "{}", render::table(&report))?;
+        writeln!(
+            stdout,
+            "{}",
+            render::summary_line(&report, output::use_color(global))
+        )?;
+    }
+    Ok(if report.ok {
+        Status::Ok
+    } else {
+        Status::Problem
+    })
+}
+
+fn list(global: &Global) -> anyhow::Result<Status> {
+    let mut stdout = std::io::stdout().lock();
+    if global.json {
+        let items: Vec<serde_json::Value> = builtin::BUILTINS
+            .iter()
+            .map(|(name, summary, _)| serde_json::json!({ "name": name, "summary": summary }))
+            .collect();
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&items)?)?;
+    } else {
+        for (name, summary, _) in builtin::BUILTINS {
+            writeln!(stdout, "{name:<12} {summary}")?;
+        }
+    }
+    Ok(Status::Ok)
+}
+
+/// A `diagnose` check: the same test run as `xfrmdiag diagnose --send udp:DST:PORT
+/// [--peer-netns LISTEN_NETNS]`, from the check's namespace, then the verdict is compared.
+fn run_diagnose(check: &DiagnoseCheck, ctx: &Context) -> Outcome {
+    // Validated when the file was loaded.
+    let Ok(dst) = check.dst.parse::<IpAddr>() else {
+        return Outcome::fail(format!("`{}` is not an IP address", check.dst), None);
+    };
+    let port = check.port.0 as u16;
+    let count = check.count.map_or(3, |n| n.0 as u32);
+    let window = check
+        .window
+        .as_deref()
+        .map(xfrmdiag_checklist::parse::parse_duration)
+        .transpose()
+        .unwrap_or(None)
+        .unwrap_or(Duration::from_secs(2));
+    let flow = Flow {
+        proto: "udp".into(),
+        dst: Some(dst.to_string()),
+        port,
+        sport: None,
+    };
+    let sender = SidePlan {
+        netns: ctx.netns.clone(),
+        role: Role::Sender,
+        action: Action::Send(SendOptions {
+            dst: SocketAddr::new(dst, port),
+            count,
+            size: 64,
+            sport: None,
+            interval: Duration::from_millis(20),
+        }),
+        flow: Some(flow.clone()),
+    };
+    let listener = check.listen_netns.as_ref().map(|name| SidePlan {
+        netns: Netns::Named(name.clone()),
+        role: Role::Receiver,
+        action: Action::Listen {
+            port,
+            expected: Some(count),
+        },
+        flow: Some(Flow { dst: None, ..flow }),
+    });
+    let plan = TestPlan {
+        sides: std::iter::once(sender).chain(listener).collect(),
+        window,
+        progress: false,
+        trace: check.trace,
+        announce_ready: false,
+    };
+    let sides = match run_test(&plan) {
+        Ok(sides) => sides,
+        Err(e) => {
+            return Outcome::fail(
+                format!("the test run failed: {}", output::one_line(&e)),
+                None,
+            )
+        }
+    };
+    let report = xfrmdiag_diagnose::diagnose(&sides);
+    let expect = check.expect.as_deref().unwrap_or("delivered");
+    let count_text = |n: Option<u32>| n.map_or("-".to_string(), |n| n.to_string());
+    let observed = Some(format!(
+        "verdict {} (sent {}, received {})",
+        report.verdict,
+        count_text(report.sent),
+        count_text(report.received)
+    ));
+    let summary = report
+        .findings
+        .first()
+        .map(|f| f.summary.clone())
+        .unwrap_or_default();
+    if report.verdict == expect {
+        Outcome::pass(
+            format!("verdict {expect}, as expected: {summary}"),
+            observed,
+        )
+    } else {
+        let remedy = report
+            .findings
+            .first()
+            .map(|f| format!(" — {}", f.remedy))
+            .unwrap_or_default();
+        Outcome::fail(
+            format!(
+                "verdict {}, expected {expect}: {summary}{remedy}",
+                report.verdict
+            ),
+            observed,
+        )
+    }
 }

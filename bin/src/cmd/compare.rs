@@ -1,10 +1,49 @@
-//! `xfrmdiag compare`.
+//! `xfrmdiag compare`: two hosts' diagnose reports cross-checked (SAs by SPI and destination,
+//! keys by fingerprint, policies), with one merged verdict.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use xfrmdiag_diagnose::compare;
 
 use crate::cli::{Global, Status};
+use crate::cmd::analyze::read_sides;
+use crate::cmd::diagnose::status_of;
+use crate::output;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:
+  hostA# xfrmdiag diagnose --send udp:10.0.0.2:5000 --json > a.json
+  hostB# xfrmdiag diagnose --listen udp:5000 --json > b.json
+  xfrmdiag compare a.json b.json")]
+pub struct Args {
+    /// Host A's `diagnose --json` report or `--save-evidence` file.
+    #[arg(value_name = "A.json")]
+    pub a: PathBuf,
+    /// Host B's.
+    #[arg(value_name = "B.json")]
+    pub b: PathBuf,
+}
 
-pub fn run(_global: &Global, _args: Args) -> anyhow::Result<Status> {
-    anyhow::bail!("`xfrmdiag compare` is not implemented yet")
+pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
+    let a = read_sides(&args.a)?;
+    let b = read_sides(&args.b)?;
+    let comparison = compare(&a, &b);
+    let mut stdout = std::io::stdout().lock();
+    if global.json {
+        let v = xfrmdiag_report::diagnose::compare_json(&comparison);
+        serde_json::to_writer_pretty(&mut stdout, &v)?;
+        writeln!(stdout)?;
+    } else {
+        let paint = xfrmdiag_report::diagnose::Paint {
+            color: output::use_color(global),
+        };
+        write!(
+            stdout,
+            "{}",
+            xfrmdiag_report::diagnose::compare_human(&comparison, paint)
+        )?;
+    }
+    stdout.flush()?;
+    Ok(status_of(&comparison.report))
 }

@@ -1,10 +1,56 @@
-//! `xfrmdiag monitor`.
+//! `xfrmdiag monitor`: XFRM events as they happen, until Ctrl-C.
+
+use std::io::Write;
+use std::time::Duration;
 
 use crate::cli::{Global, Status};
 
+/// Print XFRM events (like `ip xfrm monitor`): SAs and policies added, updated, deleted,
+/// ACQUIRE, EXPIRE, REPORT, MAPPING. One line (or one JSON object) per event.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Stop after this many events.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+}
 
-pub fn run(_global: &Global, _args: Args) -> anyhow::Result<Status> {
-    anyhow::bail!("`xfrmdiag monitor` is not implemented yet")
+pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
+    let ns = global.netns();
+    let mut monitor = xfrmdiag_inventory::Monitor::start(&ns)?;
+    let deadline = args
+        .duration
+        .map(|s| std::time::Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let mut seen = 0u64;
+    let mut out = std::io::stdout().lock();
+    loop {
+        if args.count.is_some_and(|c| seen >= c) {
+            break;
+        }
+        let timeout = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                Some(left)
+            }
+            None => None,
+        };
+        let Some(event) = monitor.next_event(timeout)? else {
+            continue;
+        };
+        seen += 1;
+        if global.json {
+            serde_json::to_writer(&mut out, &event).map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
+        } else {
+            writeln!(out, "{}", xfrmdiag_report::inventory::event_line(&event))?;
+        }
+        // Flush per event: someone is watching (or a script is reading line by line).
+        out.flush()?;
+    }
+    Ok(Status::Ok)
 }

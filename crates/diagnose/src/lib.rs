@@ -2,3 +2,16 @@
 //!
 //! A pure function from one or two sides' evidence to findings: no I/O here, ever, so every cause
 //! can be tested on saved evidence.
+
+pub mod causes;
+pub mod compare;
+mod engine;
+pub mod evidence;
+mod readers;
+
+pub use compare::{compare, Comparison};
+pub use engine::{diagnose, Confidence, EvidenceItem, Finding, Report};
+pub use evidence::SideEvidence;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,138 @@
+//! Reading one side's evidence: glue between the reader crates and the evidence types.
+//!
+//! Every reader that fails leaves a hole with its reason; the test still runs.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use xfrmdiag_counters::{SaStats, Snapshot};
+use xfrmdiag_diagnose::evidence::{
+    Counters, Inventory, Policy, RouteInfo, Sa, Sysctls, XfrmEvent, XfrmInfo, WATCHED_UNCHANGED,
+};
+use xfrmdiag_inventory as inv;
+use xfrmdiag_netns::Netns;
+
+/// SAs, policies and default policies (`ip xfrm state/policy`, `policy getdefault`).
+pub fn inventory(ns: &Netns, holes: &mut Vec<String>) -> Inventory {
+    let mut view = Inventory::default();
+    match inv::dump_sas(ns) {
+        Ok(sas) => view.sas = Some(sas.iter().map(Sa::from).collect()),
+        Err(e) => holes.push(format!("SAs: {e}")),
+    }
+    match inv::dump_policies(ns) {
+        Ok(p) => view.policies = Some(p.iter().map(Policy::from).collect()),
+        Err(e) => holes.push(format!("policies: {e}")),
+    }
+    match inv::xfrm_info(ns) {
+        Ok(i) => view.info = Some(XfrmInfo::from(&i)),
+        Err(e) => holes.push(format!("default policies: {e}")),
+    }
+    view
+}
+
+fn sa_stats_of(sa: &inv::Sa) -> SaStats {
+    SaStats {
+        spi: sa.spi.0,
+        replay_window: u64::from(sa.stats.replay_window),
+        replay: u64::from(sa.stats.replay),
+        integrity_failed: u64::from(sa.stats.integrity_failed),
+        bytes: sa.lifetime.current.bytes,
+        packets: sa.lifetime.current.packets,
+    }
+}
+
+/// A counters snapshot with the per-SA error counters added (`sa:<spi>:<field>`).
+pub fn counters(ns: &Netns) -> Result<Snapshot, String> {
+    let mut snap = Snapshot::take(ns).map_err(|e| e.to_string())?;
+    // Per-SA numbers come from netlink; without them the rest still counts.
+    if let Ok(sas) = inv::dump_sas(ns) {
+        let stats: Vec<SaStats> = sas.iter().map(sa_stats_of).collect();
+        snap.add_sa_stats(&stats);
+    }
+    Ok(snap)
+}
+
+/// What moved between two snapshots, and which of the counters whose stillness matters were
+/// read on both ends.
+pub fn counter_delta(before: &Snapshot, after: &Snapshot) -> Counters {
+    let d = xfrmdiag_counters::delta(before, after);
+    let read = WATCHED_UNCHANGED
+        .iter()
+        .filter(|n| before.get(n).is_some() && after.get(n).is_some())
+        .map(|n| n.to_string())
+        .collect();
+    Counters {
+        delta: d
+            .delta
+            .into_iter()
+            .filter(|(_, c)| *c != xfrmdiag_counters::Change::Unchanged)
+            .collect(),
+        read,
+    }
+}
+
+/// `ip route get DST` inside the namespace. A refused lookup is the route's answer too: the
+/// kernel refuses a blackhole route with EINVAL, unreachable with EHOSTUNREACH/ENETUNREACH,
+/// prohibit with EACCES — as `ip route get` shows ("RTNETLINK answers: …").
+pub fn route(ns: &Netns, dst: IpAddr) -> Result<RouteInfo, String> {
+    match inv::route_get(ns, dst) {
+        Ok(r) => Ok(RouteInfo::from(&r)),
+        Err(e) => {
+            let kind = match e.errno() {
+                Some(22) => "blackhole",
+                Some(113) | Some(101) => "unreachable",
+                Some(13) => "prohibit",
+                _ => return Err(e.to_string()),
+            };
+            Ok(RouteInfo {
+                dst: dst.to_string(),
+                kind: kind.into(),
+                ..Default::default()
+            })
+        }
+    }
+}
+
+/// XFRM events of the window, in the evidence's words.
+pub fn events(collector: inv::Collector) -> Result<Vec<XfrmEvent>, String> {
+    collector
+        .stop()
+        .map(|evs| evs.iter().map(XfrmEvent::from).collect())
+        .map_err(|e| e.to_string())
+}
+
+/// rp_filter, disable_policy, disable_xfrm per device and ip_forward, read inside `ns`.
+/// (/proc/sys/net follows the reading thread's namespace.)
+pub fn sysctls(ns: &Netns) -> Result<Sysctls, String> {
+    ns.run(|| read_sysctls(Path::new("/proc/sys/net")))
+        .map_err(|e| e.to_string())
+}
+
+fn read_sysctls(root: &Path) -> Sysctls {
+    let read = |p: &Path| -> Option<u32> { std::fs::read_to_string(p).ok()?.trim().parse().ok() };
+    let mut s = Sysctls {
+        ip_forward: read(&root.join("ipv4/ip_forward")),
+        ..Default::default()
+    };
+    let conf = root.join("ipv4/conf");
+    let Ok(devs) = std::fs::read_dir(&conf) else {
+        return s;
+    };
+    for dev in devs.flatten() {
+        let name = dev.file_name().to_string_lossy().into_owned();
+        if name == "default" {
+            continue;
+        }
+        let dir = dev.path();
+        if let Some(v) = read(&dir.join("rp_filter")) {
+            s.rp_filter.insert(name.clone(), v);
+        }
+        if let Some(v) = read(&dir.join("disable_policy")).filter(|v| *v != 0) {
+            s.disable_policy.insert(name.clone(), v);
+        }
+        if let Some(v) = read(&dir.join("disable_xfrm")).filter(|v| *v != 0) {
+            s.disable_xfrm.insert(name, v);
+        }
+    }
+    s
+}

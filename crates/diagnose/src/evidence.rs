@@ -1,0 +1,344 @@
+//! What was collected on one side of a flow: plain data, saved and re-read as JSON.
+//!
+//! Every source is an `Option`: a reader that could not run leaves a hole (and says why in
+//! `holes`), never an abort and never a guess. The decision in [`crate::diagnose`] only reads
+//! these types.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the evidence file format written by `diagnose --save-evidence`.
+pub const EVIDENCE_VERSION: u32 = 1;
+
+/// A saved evidence file: one or two sides of the same test.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EvidenceFile {
+    pub xfrmdiag_evidence: u32,
+    pub sides: Vec<SideEvidence>,
+}
+
+/// What one side (a host or a namespace) saw during the test window.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SideEvidence {
+    /// Namespace name, or `(current)`; for a remote host its name.
+    pub namespace: String,
+    pub role: Role,
+    /// The flow under test, as the user gave it.
+    #[serde(default)]
+    pub flow: Option<Flow>,
+    /// What the test traffic did on this side.
+    #[serde(default)]
+    pub traffic: Option<Traffic>,
+    /// Counter changes over the window.
+    #[serde(default)]
+    pub counters: Option<Counters>,
+    /// The drop trace taken during the window. `kfree_skb` is system wide: with two namespaces on
+    /// one machine the capture covers both and is attached to one side only.
+    #[serde(default)]
+    pub trace: Option<TraceSummary>,
+    #[serde(default)]
+    pub inventory: Option<Inventory>,
+    /// The route the flow takes from this side (`ip route get`).
+    #[serde(default)]
+    pub route: Option<RouteInfo>,
+    #[serde(default)]
+    pub sysctls: Option<Sysctls>,
+    /// XFRM events seen during the window (ACQUIRE, EXPIRE, REPORT, …).
+    #[serde(default)]
+    pub events: Option<Vec<XfrmEvent>>,
+    /// nftables rule counters that moved during the window (where nft exists).
+    #[serde(default)]
+    pub firewall: Option<Vec<FirewallHit>>,
+    /// RFC 3339 time the window closed.
+    #[serde(default)]
+    pub collected_at: String,
+    /// Sources that could not be read, each with why (`"trace: function tracer refused"`).
+    #[serde(default)]
+    pub holes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Sends the test traffic (`--send`, `--exec`).
+    #[default]
+    Sender,
+    /// Receives it (`--listen`, `--observe`).
+    Receiver,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Sender => "sender",
+            Role::Receiver => "receiver",
+        }
+    }
+}
+
+/// The flow under test: UDP to `dst:port`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Flow {
+    pub proto: String,
+    /// Destination address; absent on a receiver that only knows its port.
+    #[serde(default)]
+    pub dst: Option<String>,
+    pub port: u16,
+    #[serde(default)]
+    pub sport: Option<u16>,
+}
+
+/// What the test traffic did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Traffic {
+    Send(SendResult),
+    Listen(ListenResult),
+    Observe(ObserveResult),
+    Exec(ExecResult),
+}
+
+pub use xfrmdiag_traffic::{ExecResult, ListenResult, ObserveResult, SendError, SendResult};
+
+/// How one counter changed over the window: the counters crate's type (`{"increased": 3}`,
+/// `{"reset": {"before": 10, "after": 1}}`).
+pub use xfrmdiag_counters::Change as CounterChange;
+
+/// Counters whose *not* moving the decision uses (a packet never arrived; EPERM that no policy
+/// gave). Collectors list these in [`Counters::read`] when they were read on both ends.
+pub const WATCHED_UNCHANGED: &[&str] = &["Ip.InReceives", "Ip6InReceives", "XfrmOutPolBlock"];
+
+/// Counter changes over the window. Names: xfrm_stat as written (`XfrmInTmplMismatch`),
+/// `Group.Name` for snmp/netstat (`Udp.InErrors`), snmp6 as written, `sa:<spi>:<field>` per SA.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Counters {
+    /// Only counters that moved.
+    pub delta: BTreeMap<String, CounterChange>,
+    /// Of [`WATCHED_UNCHANGED`], those read before and after (so "did not move" is known, not
+    /// assumed).
+    #[serde(default)]
+    pub read: Vec<String>,
+}
+
+impl Counters {
+    /// How much `name` grew; `None` when it did not move or was reset.
+    pub fn increase(&self, name: &str) -> Option<u64> {
+        match self.delta.get(name) {
+            Some(CounterChange::Increased(n)) if *n > 0 => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// True when `name` was read on both ends of the window and did not move.
+    pub fn known_unchanged(&self, name: &str) -> bool {
+        self.read.iter().any(|r| r == name) && !self.delta.contains_key(name)
+    }
+}
+
+/// The drop trace of the window, summarised.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TraceSummary {
+    /// `skb:kfree_skb` drops grouped by reason and location.
+    pub drops: Vec<TraceDrop>,
+    /// `xfrm_audit_*` functions hit (need the function tracer), with counts.
+    #[serde(default)]
+    pub audit_markers: Vec<(String, u64)>,
+    /// Whether the function tracer could be used (`used`, `refused`, `absent`).
+    #[serde(default)]
+    pub function_tracer: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TraceDrop {
+    /// Drop reason as the kernel names it: `XFRM_POLICY`, `NO_SOCKET`, `NOT_SPECIFIED`, …
+    pub reason: String,
+    /// `symbol+0xoff`.
+    pub location: String,
+    pub count: u64,
+}
+
+impl TraceDrop {
+    /// The function the drop happened in, without the offset.
+    pub fn symbol(&self) -> &str {
+        self.location.split('+').next().unwrap_or_default()
+    }
+}
+
+/// The XFRM configuration of a side.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Inventory {
+    #[serde(default)]
+    pub sas: Option<Vec<Sa>>,
+    #[serde(default)]
+    pub policies: Option<Vec<Policy>>,
+    #[serde(default)]
+    pub info: Option<XfrmInfo>,
+}
+
+/// An SA as the inventory reads it (keys only as fingerprints).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Sa {
+    pub src: String,
+    pub dst: String,
+    /// `esp`, `ah`, `comp`.
+    pub proto: String,
+    /// `0x%08x`.
+    pub spi: String,
+    pub reqid: u32,
+    /// `transport`, `tunnel`, `beet`, …
+    pub mode: String,
+    #[serde(default)]
+    pub encap: Option<Encap>,
+    #[serde(default)]
+    pub mark: Option<Mark>,
+    #[serde(default)]
+    pub if_id: Option<u32>,
+    /// `in` / `out` when the SA carries a direction (kernel 6.10+).
+    #[serde(default)]
+    pub direction: Option<String>,
+    #[serde(default)]
+    pub selector: Option<Selector>,
+    #[serde(default)]
+    pub algorithms: Vec<Algorithm>,
+    #[serde(default)]
+    pub replay_window: Option<u32>,
+    #[serde(default)]
+    pub esn: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Encap {
+    /// `espinudp`, `espinudp-nonike`, `espintcp`.
+    pub kind: String,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Mark {
+    pub value: u32,
+    pub mask: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Algorithm {
+    /// `auth`, `enc`, `aead`, `comp`.
+    pub role: String,
+    pub name: String,
+    #[serde(default)]
+    pub key_fingerprint: Option<String>,
+    #[serde(default)]
+    pub key_bits: Option<u32>,
+}
+
+/// A traffic selector; addresses as `prefix/len`, `None` for "any".
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Selector {
+    pub src: String,
+    pub dst: String,
+    /// Protocol name or number; `None` = any.
+    #[serde(default)]
+    pub proto: Option<String>,
+    #[serde(default)]
+    pub sport: Option<u16>,
+    #[serde(default)]
+    pub dport: Option<u16>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Policy {
+    /// `in`, `out`, `fwd`.
+    pub dir: String,
+    /// `allow`, `block`.
+    pub action: String,
+    pub priority: u32,
+    pub selector: Selector,
+    #[serde(default)]
+    pub templates: Vec<Template>,
+    #[serde(default)]
+    pub mark: Option<Mark>,
+    #[serde(default)]
+    pub if_id: Option<u32>,
+    /// A per-socket policy (an IKE daemon's bypass): it applies to one socket, not by selector.
+    #[serde(default)]
+    pub socket: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Template {
+    pub proto: String,
+    pub mode: String,
+    #[serde(default)]
+    pub src: Option<String>,
+    #[serde(default)]
+    pub dst: Option<String>,
+    #[serde(default)]
+    pub reqid: u32,
+    /// `level use`: the packet may pass without this transform.
+    #[serde(default)]
+    pub optional: bool,
+}
+
+/// SPD/SAD counts and default policies.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct XfrmInfo {
+    /// Default action per direction (`allow`/`block`), from `ip xfrm policy getdefault`.
+    #[serde(default)]
+    pub default_in: Option<String>,
+    #[serde(default)]
+    pub default_out: Option<String>,
+    #[serde(default)]
+    pub default_fwd: Option<String>,
+}
+
+/// `ip route get DST` from this side.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub dst: String,
+    /// `unicast`, `local`, `unreachable`, …
+    pub kind: String,
+    #[serde(default)]
+    pub dev: Option<String>,
+    #[serde(default)]
+    pub src: Option<String>,
+    #[serde(default)]
+    pub gateway: Option<String>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+}
+
+/// The sysctls that decide a packet's fate, read inside the side's namespace.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Sysctls {
+    /// `net.ipv4.conf.{all,DEV}.rp_filter`, keyed by `all` / device name.
+    #[serde(default)]
+    pub rp_filter: BTreeMap<String, u32>,
+    /// `net.ipv4.conf.DEV.disable_policy` per device (1 = the device skips policy checks).
+    #[serde(default)]
+    pub disable_policy: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub disable_xfrm: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub ip_forward: Option<u32>,
+}
+
+/// An XFRM netlink event seen during the window.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct XfrmEvent {
+    /// `acquire`, `expire`, `report`, `newsa`, `delsa`, …
+    pub kind: String,
+    /// One line as `ip xfrm monitor` would print it (keys fingerprinted).
+    pub text: String,
+    /// For EXPIRE: a hard expiry (the SA is gone).
+    #[serde(default)]
+    pub hard: Option<bool>,
+}
+
+/// An nftables rule whose counter moved during the window.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FirewallHit {
+    pub rule: String,
+    pub verdict: String,
+    pub packets: u64,
+}

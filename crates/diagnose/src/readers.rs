@@ -1,0 +1,273 @@
+//! From the readers' types to the evidence view the decision works on.
+//!
+//! The evidence keeps what a diagnosis and a cross-host comparison need, as plain strings in the
+//! words `ip xfrm` uses, so saved evidence stays readable when a reader's types grow. Pure
+//! conversions: no I/O.
+
+use xfrmdiag_inventory as inv;
+
+use crate::evidence::{
+    Algorithm, Encap, Mark, Policy, RouteInfo, Sa, Selector, Template, TraceDrop, TraceSummary,
+    XfrmEvent, XfrmInfo,
+};
+
+fn mark(m: &inv::Mark) -> Mark {
+    Mark {
+        value: m.value,
+        mask: m.mask,
+    }
+}
+
+/// IP protocol number as `ip xfrm` names it; 0 (any) is `None`.
+fn proto_name(n: u8) -> Option<String> {
+    match n {
+        0 => None,
+        1 => Some("icmp".into()),
+        6 => Some("tcp".into()),
+        17 => Some("udp".into()),
+        50 => Some("esp".into()),
+        51 => Some("ah".into()),
+        58 => Some("ipv6-icmp".into()),
+        132 => Some("sctp".into()),
+        other => Some(other.to_string()),
+    }
+}
+
+impl From<&inv::Selector> for Selector {
+    fn from(s: &inv::Selector) -> Self {
+        Selector {
+            src: s.src.to_string(),
+            dst: s.dst.to_string(),
+            proto: proto_name(s.proto),
+            sport: (s.sport_mask != 0).then_some(s.sport),
+            dport: (s.dport_mask != 0).then_some(s.dport),
+        }
+    }
+}
+
+fn algorithm(role: &str, a: &Option<inv::Algorithm>) -> Option<Algorithm> {
+    a.as_ref().map(|a| Algorithm {
+        role: role.into(),
+        name: a.name.clone(),
+        key_fingerprint: Some(a.key_fingerprint.clone()),
+        key_bits: Some(a.key_bits),
+    })
+}
+
+impl From<&inv::Sa> for Sa {
+    fn from(sa: &inv::Sa) -> Self {
+        let algs = &sa.algorithms;
+        Sa {
+            src: sa.src.to_string(),
+            dst: sa.dst.to_string(),
+            proto: sa.proto.to_string(),
+            spi: sa.spi.to_string(),
+            reqid: sa.reqid,
+            mode: sa.mode.to_string(),
+            encap: sa.encap.as_ref().map(|e| Encap {
+                kind: e.encap_type.clone(),
+                sport: e.sport,
+                dport: e.dport,
+            }),
+            mark: sa.mark.as_ref().map(mark),
+            if_id: sa.if_id,
+            direction: sa.direction.map(|d| d.to_string()),
+            selector: Some(Selector::from(&sa.selector)),
+            algorithms: [
+                algorithm("aead", &algs.aead),
+                algorithm("auth", &algs.auth),
+                algorithm("enc", &algs.enc),
+                algorithm("comp", &algs.comp),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            replay_window: Some(sa.replay.window),
+            esn: sa.flags.iter().any(|f| f == "esn"),
+        }
+    }
+}
+
+impl From<&inv::Policy> for Policy {
+    fn from(p: &inv::Policy) -> Self {
+        Policy {
+            dir: p.dir.to_string(),
+            action: p.action.to_string(),
+            priority: p.priority,
+            selector: Selector::from(&p.selector),
+            templates: p
+                .templates
+                .iter()
+                .map(|t| Template {
+                    proto: t.proto.to_string(),
+                    mode: t.mode.to_string(),
+                    src: t.src.map(|a| a.to_string()),
+                    dst: t.dst.map(|a| a.to_string()),
+                    reqid: t.reqid,
+                    optional: t.level == inv::Level::Use,
+                })
+                .collect(),
+            mark: p.mark.as_ref().map(mark),
+            if_id: p.if_id,
+            socket: p.socket,
+        }
+    }
+}
+
+impl From<&inv::XfrmInfo> for XfrmInfo {
+    fn from(i: &inv::XfrmInfo) -> Self {
+        let d = &i.default_policy;
+        XfrmInfo {
+            default_in: Some(d.input.to_string()),
+            default_out: Some(d.output.to_string()),
+            default_fwd: Some(d.forward.to_string()),
+        }
+    }
+}
+
+impl From<&inv::RouteInfo> for RouteInfo {
+    fn from(r: &inv::RouteInfo) -> Self {
+        RouteInfo {
+            dst: r.dst.to_string(),
+            kind: r.kind.clone(),
+            dev: r.dev.clone(),
+            src: r.src.map(|a| a.to_string()),
+            gateway: r.gateway.map(|a| a.to_string()),
+            mtu: r.mtu.or(r.link_mtu),
+        }
+    }
+}
+
+impl From<&inv::XfrmEvent> for XfrmEvent {
+    fn from(e: &inv::XfrmEvent) -> Self {
+        use inv::EventKind as K;
+        let sa_line = |sa: &inv::Sa| {
+            format!(
+                "{} spi {} {} -> {} mode {}",
+                sa.proto, sa.spi, sa.src, sa.dst, sa.mode
+            )
+        };
+        let (kind, text, hard) = match &e.kind {
+            K::Acquire {
+                src, dst, proto, ..
+            } => (
+                "acquire",
+                format!("kernel wants an {proto} SA {src} -> {dst}"),
+                None,
+            ),
+            K::Expire { hard, sa, .. } => (
+                "expire",
+                format!(
+                    "{} expiry of {}",
+                    if *hard { "hard" } else { "soft" },
+                    sa_line(sa)
+                ),
+                Some(*hard),
+            ),
+            K::Report {
+                proto, selector, ..
+            } => (
+                "report",
+                format!("{proto} report for {} -> {}", selector.src, selector.dst),
+                None,
+            ),
+            K::Mapping {
+                old_src,
+                old_sport,
+                new_src,
+                new_sport,
+                ..
+            } => (
+                "mapping",
+                format!("NAT mapping {old_src}:{old_sport} -> {new_src}:{new_sport}"),
+                None,
+            ),
+            K::NewSa { sa } => ("newsa", sa_line(sa), None),
+            K::UpdSa { sa } => ("updsa", sa_line(sa), None),
+            K::DelSa { id, .. } => (
+                "delsa",
+                format!("{} spi {} dst {}", id.proto, id.spi, id.dst),
+                None,
+            ),
+            K::NewPolicy { .. } => ("newpolicy", String::new(), None),
+            K::UpdPolicy { .. } => ("updpolicy", String::new(), None),
+            K::DelPolicy { dir, .. } => ("delpolicy", format!("dir {dir}"), None),
+            K::PolicyExpire { hard, .. } => ("polexpire", String::new(), Some(*hard)),
+            K::FlushSa { .. } => ("flushsa", String::new(), None),
+            K::FlushPolicy => ("flushpolicy", String::new(), None),
+            K::AsyncEvent { .. } => ("aevent", String::new(), None),
+            K::Overrun => ("overrun", "events were lost".into(), None),
+            K::Other { msg_type } => ("other", format!("message type {msg_type}"), None),
+        };
+        XfrmEvent {
+            kind: kind.into(),
+            text,
+            hard,
+        }
+    }
+}
+
+impl TraceSummary {
+    /// The parts of a capture the decision uses.
+    pub fn from_capture(r: &xfrmdiag_trace::TraceResult) -> Self {
+        use xfrmdiag_trace::FunctionTracer as F;
+        TraceSummary {
+            drops: r
+                .summary
+                .drops
+                .iter()
+                .map(|d| TraceDrop {
+                    reason: d.reason.clone(),
+                    location: d.location.clone(),
+                    count: d.count,
+                })
+                .collect(),
+            audit_markers: r
+                .summary
+                .audit_markers
+                .iter()
+                .map(|m| (m.function.clone(), m.count))
+                .collect(),
+            function_tracer: match &r.function_tracer {
+                F::Used { tracer, .. } => format!("used ({tracer})"),
+                F::Refused { reason } => format!("refused: {reason}"),
+                F::NotRequested => "not requested".into(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sas_from_a_real_netlink_dump_keep_fingerprints_only() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
+        let Some(bin) = std::fs::read_dir(fixtures)
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|d| d.path().join("getsa-dump.bin"))
+            .find(|p| p.exists())
+        else {
+            eprintln!(
+                "SKIP sas_from_a_real_netlink_dump_keep_fingerprints_only: no SA dump fixture"
+            );
+            return;
+        };
+        let sas = inv::sas_from_netlink_bytes(&std::fs::read(&bin).unwrap()).unwrap();
+        for sa in &sas {
+            let view = Sa::from(sa);
+            assert!(
+                view.spi.starts_with("0x") && view.spi.len() == 10,
+                "{}",
+                view.spi
+            );
+            for a in &view.algorithms {
+                assert_eq!(a.key_fingerprint.as_ref().map(String::len), Some(12));
+            }
+        }
+    }
+}
