@@ -161,9 +161,28 @@ build_base() {
 base_key() { # base_key KERNEL_DIR: what the cached base image depends on
 	{
 		cat "$1/version"
+		# shellcheck disable=SC2046 # one path per word
 		sha256sum /bin/busybox /usr/sbin/ip $(ldd /usr/sbin/ip | grep -oE '/[^ ]+') | cut -d' ' -f1
 		declare -f build_base
 	} | sha256sum | cut -c1-16
+}
+
+# expected_fingerprints SCENARIO: "SIDE ALGORITHM FINGERPRINT" for every key in its side commands,
+# computed here as the project defines it (first 12 hex of SHA-256(algorithm name ‖ key bytes)),
+# so the guest can check that `xfrmdiag sa` shows exactly these and never the key.
+expected_fingerprints() {
+	local side rest alg hex
+	while read -r side rest; do
+		case $side in a | b | both) ;; *) continue ;; esac
+		while read -r alg hex; do
+			[ -n "$hex" ] || continue
+			alg=${alg#\'}
+			alg=${alg%\'}
+			# shellcheck disable=SC2001 # sed: insert \x before every byte pair
+			fp=$({ printf '%s' "$alg"; printf '%b' "$(echo "${hex#0x}" | sed 's/../\\x&/g')"; } | sha256sum | cut -c1-12)
+			echo "$side $alg $fp"
+		done < <(echo "$rest" | grep -oE "(auth-trunc|auth|enc|aead) '[^']+' 0x[0-9a-fA-F]+" | cut -d' ' -f2-)
+	done <"$1"
 }
 
 build_overlay() {
@@ -172,6 +191,10 @@ build_overlay() {
 	cp "$VT/guest/init" "$stage/init"
 	cp "$VT"/guest/*.sh "$stage/vmtests/guest/"
 	cp "${VMT_SCENARIOS:-$VT/scenarios}"/*.scn "$stage/vmtests/scenarios/"
+	local scn
+	for scn in "$stage"/vmtests/scenarios/*.scn; do
+		expected_fingerprints "$scn" >"${scn%.scn}.fingerprints"
+	done
 	cp "$XFRMDIAG" "$UDPFLOW" "$stage/vmtests/bin/"
 	chmod +x "$stage/init" "$stage"/vmtests/guest/*.sh
 	(cd "$stage" && find . | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$out"
@@ -180,21 +203,29 @@ build_overlay() {
 
 # ---------------------------------------------------------------- programs that run in the guest
 build_programs() {
-	say "building xfrmdiag (static) and udpflow"
-	(cd "$ROOT" && RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --release \
-		--target x86_64-unknown-linux-gnu -p xfrmdiag --target-dir "$ROOT/target/vm-static") ||
-		fail_loud "static build of xfrmdiag failed"
-	XFRMDIAG=$ROOT/target/vm-static/x86_64-unknown-linux-gnu/release/xfrmdiag
+	if [ -n "${VMT_XFRMDIAG:-}" ]; then
+		# a prebuilt binary (e.g. from another branch) instead of this tree's
+		XFRMDIAG=$VMT_XFRMDIAG
+		say "using xfrmdiag $XFRMDIAG"
+	else
+		say "building xfrmdiag (static) and udpflow"
+		(cd "$ROOT" && RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --release \
+			--target x86_64-unknown-linux-gnu -p xfrmdiag --target-dir "$ROOT/target/vm-static") ||
+			fail_loud "static build of xfrmdiag failed"
+		XFRMDIAG=$ROOT/target/vm-static/x86_64-unknown-linux-gnu/release/xfrmdiag
+	fi
 	# the guest has no libraries for it: make sure it really is static
-	file "$XFRMDIAG" | grep -qE 'static(-pie)? linked|statically linked' && ldd "$XFRMDIAG" 2>&1 | grep -qE 'statically linked|not a dynamic' ||
+	if ! file "$XFRMDIAG" | grep -qE 'static(-pie)? linked|statically linked' ||
+		! ldd "$XFRMDIAG" 2>&1 | grep -qE 'statically linked|not a dynamic'; then
 		fail_loud "$XFRMDIAG is not statically linked: $(file "$XFRMDIAG")"
+	fi
 	UDPFLOW=$CACHE/udpflow
 	gcc -static -O2 -Wall -Wextra -Werror -o "$UDPFLOW" "$VT/guest/udpflow.c" || fail_loud "building udpflow failed"
 }
 
 # ---------------------------------------------------------------- run
 boot_guest() { # boot_guest KERNEL_DIR INITRD LOG
-	timeout "$BOOT_TIMEOUT" qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nodefaults -display none \
+	timeout "$BOOT_TIMEOUT" qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -nodefaults -display none \
 		-no-reboot -nic none -serial "file:$3" -kernel "$1/vmlinuz" -initrd "$2" \
 		-append "console=ttyS0 quiet panic=-1 no_hash_pointers random.trust_cpu=on vmt_only=${ONLY:-all}" \
 		</dev/null >"$3.qemu" 2>&1
@@ -210,6 +241,8 @@ FAILED=0
 PENDING=0
 BOOTED=0
 TIMING=()
+KVERS=()
+declare -A KDIR INITRD T_IMAGE BOOT_PID BOOT_RC T_BOOT
 for meta in "${KERNEL_METAS[@]}"; do
 	t0=$(date +%s)
 	kdir=$(fetch_kernel "$meta") || { say "FAIL cannot get the kernel for $meta"; FAILED=$((FAILED + 1)); continue; }
@@ -225,12 +258,42 @@ for meta in "${KERNEL_METAS[@]}"; do
 	initrd=$CACHE/images/initrd-$kver.gz
 	build_overlay "$CACHE/tmp/overlay.cpio.gz"
 	cat "$base" "$CACHE/tmp/overlay.cpio.gz" >"$initrd"
-	t1=$(date +%s)
-	log=$CACHE/logs/$kver.console.log
+	KVERS+=("$kver")
+	KDIR[$kver]=$kdir
+	INITRD[$kver]=$initrd
+	T_IMAGE[$kver]=$(($(date +%s) - t0))
+done
+
+# One guest per kernel, all at once: each is one vCPU (TCG), so they share the host's cores
+# without waiting for each other. (Two vCPUs per guest also crashed 6.12 once: an int3 oops in
+# text patching while a tracefs instance was removed — cross-CPU code patching under TCG.)
+# VMT_PARALLEL=0 boots them one after another.
+t_boot0=$(date +%s)
+for kver in "${KVERS[@]}"; do
 	say "booting $kver"
+	log=$CACHE/logs/$kver.console.log
+	if [ "${VMT_PARALLEL:-1}" = 0 ]; then
+		rc=0
+		boot_guest "${KDIR[$kver]}" "${INITRD[$kver]}" "$log" || rc=$?
+		BOOT_RC[$kver]=$rc
+		T_BOOT[$kver]=$(($(date +%s) - t_boot0))
+	else
+		boot_guest "${KDIR[$kver]}" "${INITRD[$kver]}" "$log" &
+		BOOT_PID[$kver]=$!
+	fi
+done
+for kver in "${KVERS[@]}"; do
+	[ -n "${BOOT_PID[$kver]:-}" ] || continue
 	rc=0
-	boot_guest "$kdir" "$initrd" "$log" || rc=$?
-	t2=$(date +%s)
+	wait "${BOOT_PID[$kver]}" || rc=$?
+	BOOT_RC[$kver]=$rc
+	T_BOOT[$kver]=$(($(date +%s) - t_boot0))
+done
+
+for kver in "${KVERS[@]}"; do
+	short=$(echo "$kver" | cut -d. -f1,2)
+	log=$CACHE/logs/$kver.console.log
+	rc=${BOOT_RC[$kver]}
 	# markers may share a line with firmware output: match them anywhere; drop serial CRs
 	tr -d '\r' <"$log" | grep -o '@@VMT .*' >"$log.markers" || true
 	if ! grep -q '^@@VMT BOOT' "$log.markers"; then
@@ -248,9 +311,10 @@ for meta in "${KERNEL_METAS[@]}"; do
 		result=$(sed -n "s/^@@VMT RESULT $scn //p" "$log.markers")
 		npending=$(grep -c "^@@VMT CHECK $scn pending" "$log.markers" || true)
 		PENDING=$((PENDING + npending))
+		secs=$(echo "$result" | sed -n 's/.*secs=\([0-9.]*\).*/\1/p')
 		if [ "${result%% *}" = pass ]; then
 			PASSED=$((PASSED + 1))
-			say "PASS $short $scn$([ "$npending" = 0 ] || echo " ($npending checks pending)")"
+			say "PASS $short $scn (${secs}s$([ "$npending" = 0 ] || echo ", $npending checks pending"))"
 		else
 			FAILED=$((FAILED + 1))
 			[ -n "$result" ] || result="did not finish (guest crashed or timed out)"
@@ -271,10 +335,12 @@ for meta in "${KERNEL_METAS[@]}"; do
 	boot_s=$(sed -n 's/^@@VMT BOOT .*uptime=\([0-9.]*\).*/\1/p' "$log.markers")
 	done_s=$(sed -n 's/^@@VMT DONE .*uptime=\([0-9.]*\).*/\1/p' "$log.markers")
 	guest_s=$(awk -v b="${boot_s:-0}" -v d="${done_s:-0}" 'BEGIN { if (d > 0) printf "%.1f", d - b; else print "?" }')
-	TIMING+=("$short: image $((t1 - t0))s, guest $((t2 - t1))s wall (kernel up in ${boot_s}s, scenarios ${guest_s}s)")
+	TIMING+=("$short: image ${T_IMAGE[$kver]}s, guest done after ${T_BOOT[$kver]}s wall (kernel up in ${boot_s}s, scenarios ${guest_s}s)")
 done
 
 [ $BOOTED -gt 0 ] || fail_loud "no guest could boot (see above); nothing was tested"
+# shellcheck disable=SC2016 # it does expand: the quotes are inside a double-quoted string
+[ $((PASSED + FAILED)) -gt 0 ] || fail_loud "no scenario ran${ONLY:+ (none matches '$ONLY')}"
 say "timing: ${TIMING[*]}; whole run $(($(date +%s) - T_START))s"
 [ $PENDING -eq 0 ] || say "$PENDING checks pending (they need xfrmdiag commands that have not landed yet)"
 say "$PASSED passed, $FAILED failed"

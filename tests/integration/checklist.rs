@@ -60,6 +60,32 @@ fn result_of<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Val
         .unwrap_or_else(|| panic!("no result named {name} in {json:#}"))
 }
 
+/// Runs `xfrmdiag ARGS…` in a private mount namespace. Checks that probe or use tracefs may mount
+/// it for a moment when it is not mounted; in a private mount namespace that mount is never seen
+/// by tests running alongside (the trace tests compare the global tracefs state).
+fn run_private_mounts(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private"])
+        .arg(env!("CARGO_BIN_EXE_xfrmdiag"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run xfrmdiag under unshare")
+}
+
+/// What a checklist must not change: XFRM state, policies and default policies of `ns`.
+fn xfrm_configuration(ns: &ScratchNetns) -> String {
+    ["state list", "policy list", "policy getdefault"]
+        .iter()
+        .map(|what| {
+            let mut args = vec!["xfrm"];
+            args.extend(what.split(' '));
+            ns.ip(&args).unwrap_or_else(|e| format!("error: {e}"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n--\n")
+}
+
 fn code(out: &std::process::Output) -> i32 {
     out.status.code().expect("exit code")
 }
@@ -300,11 +326,12 @@ key = "net.ipv4.conf.all.disable_xfrm"
 equals = 1
 severity = "warning"
 
+# No such interface in the namespace: the counter is not shown, so the check skips.
 [[check]]
-kind = "diagnose"
-name = "maybe skipped"
-dst = "10.0.0.2"
-port = 9
+kind = "counter"
+name = "skipped"
+counter = "dev:nosuchdev:rx_dropped"
+window = "10ms"
 "#,
     );
     let junit = file.sibling("junit.xml");
@@ -355,11 +382,13 @@ port = 9
         .and_then(|n| n.text())
         .unwrap()
         .starts_with("WARNING"));
-    let skipped = cases
+    let skipped: Vec<&str> = cases
         .iter()
         .filter(|c| c.children().any(|n| n.has_tag_name("skipped")))
-        .count() as u64;
-    assert_eq!(skipped, json["summary"]["skip"].as_u64().unwrap());
+        .map(|c| c.attribute("name").unwrap())
+        .collect();
+    assert_eq!(skipped, vec!["skipped"]);
+    assert_eq!(json["summary"]["skip"], 1);
 }
 
 #[test]
@@ -445,7 +474,7 @@ fn root_builtin_host_ready_runs_every_check() {
         return;
     }
     let ns = ScratchNetns::new("xd-chk-ready").expect("namespace");
-    let out = run(&[
+    let out = run_private_mounts(&[
         "check",
         "--builtin",
         "host-ready",
@@ -460,7 +489,7 @@ fn root_builtin_host_ready_runs_every_check() {
     let total = json["summary"]["total"].as_u64().unwrap();
     assert_eq!(total as usize, json["results"].as_array().unwrap().len());
     // Human output: a table and a summary line naming the counts.
-    let out = run(&["check", "--builtin", "host-ready", "-n", ns.name()]);
+    let out = run_private_mounts(&["check", "--builtin", "host-ready", "-n", ns.name()]);
     let text = stdout(&out);
     assert!(text.contains("XFRM netlink (xfrm_user)"), "{text}");
     assert!(
@@ -583,7 +612,13 @@ dir = "out"
 action = "block"
 "#,
     );
+    let configured = xfrm_configuration(&ns);
     let out = run(&["check", file.path(), "-n", ns.name(), "--json"]);
+    assert_eq!(
+        xfrm_configuration(&ns),
+        configured,
+        "a checklist only reads"
+    );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let json = json(&out);
     for (name, want) in [
@@ -696,7 +731,13 @@ max_count = 0
 min_count = 0
 "#,
     );
+    let configured = xfrm_configuration(&ns);
     let out = run(&["check", file.path(), "-n", ns.name(), "--json"]);
+    assert_eq!(
+        xfrm_configuration(&ns),
+        configured,
+        "a checklist only reads"
+    );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let json = json(&out);
     for (name, want) in [
@@ -856,20 +897,12 @@ min = 1
     );
 }
 
-fn tracefs_mounts() -> usize {
-    std::fs::read_to_string("/proc/self/mounts")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.split_whitespace().nth(2) == Some("tracefs"))
-        .count()
-}
-
 #[test]
 fn root_trace_capability_agrees_with_the_trace_probe() {
     if !can_use_netns("root_trace_capability_agrees_with_the_trace_probe") {
         return;
     }
-    let probe_out = run(&["trace", "--probe", "--json"]);
+    let probe_out = run_private_mounts(&["trace", "--probe", "--json"]);
     if !probe_out.status.success() {
         eprintln!(
             "SKIP root_trace_capability_agrees_with_the_trace_probe: no tracefs here: {}",
@@ -878,7 +911,6 @@ fn root_trace_capability_agrees_with_the_trace_probe() {
         return;
     }
     let probe = json(&probe_out);
-    let mounts_before = tracefs_mounts();
     let file = TempFile::new(
         "trace",
         r#"
@@ -905,13 +937,8 @@ need = "tracepoint"
 event = "skb:no_such_event"
 "#,
     );
-    let out = run(&["check", file.path(), "--json"]);
+    let out = run_private_mounts(&["check", file.path(), "--json"]);
     let json = json(&out);
-    assert_eq!(
-        tracefs_mounts(),
-        mounts_before,
-        "the probe leaves mounts as found"
-    );
     let want = |ok: bool| if ok { "pass" } else { "fail" };
     assert_eq!(
         status_of(&json, "tracefs"),
@@ -1048,4 +1075,163 @@ equals = 0
 
 fn json_summary_fail(out: &std::process::Output) -> u64 {
     json(out)["summary"]["fail"].as_u64().expect("summary.fail")
+}
+
+#[test]
+fn root_diagnose_check_expects_a_verdict_from_a_real_test_flow() {
+    if !can_use_netns("root_diagnose_check_expects_a_verdict_from_a_real_test_flow") {
+        return;
+    }
+    let pair = VethPair::new("xd-chk-diag").expect("veth pair");
+    let file = TempFile::new(
+        "diagnose",
+        r#"
+name = "flow"
+[variables]
+peer = "x"
+receiver = "x"
+
+[[check]]
+kind = "diagnose"
+name = "delivered to the peer"
+dst = "${peer}"
+port = 5099
+listen_netns = "${receiver}"
+count = 3
+window = "1s"
+trace = false
+
+[[check]]
+kind = "counter"
+name = "nothing blocked during the flow"
+counter = "XfrmOutPolBlock"
+around = "delivered to the peer"
+max = 0
+"#,
+    );
+    let vars = [
+        "--var".to_string(),
+        format!("peer={}", pair.b_v4),
+        "--var".to_string(),
+        format!("receiver={}", pair.b.name()),
+    ];
+    let mut args = vec!["check", file.path(), "-n", pair.a.name(), "--json"];
+    args.extend(vars.iter().map(String::as_str));
+    let out = run(&args);
+    let report = json(&out);
+    let json = &report;
+    assert_eq!(code(&out), 0, "{json:#}\n{}", stderr(&out));
+    assert_eq!(status_of(json, "delivered to the peer"), "pass");
+    assert!(result_of(json, "delivered to the peer")["observed"]
+        .as_str()
+        .unwrap()
+        .contains("verdict delivered (sent 3, received 3)"));
+    assert_eq!(status_of(json, "nothing blocked during the flow"), "pass");
+
+    // An outbound block policy: the same checklist now fails, with the cause named.
+    pair.a
+        .ip(&[
+            "xfrm", "policy", "add", "src", &pair.a_v4, "dst", &pair.b_v4, "dir", "out", "action",
+            "block",
+        ])
+        .expect("block policy");
+    let out = run(&args);
+    let report = crate::util::json(&out);
+    let json = &report;
+    assert_eq!(code(&out), 1, "{json:#}");
+    assert_eq!(status_of(json, "delivered to the peer"), "fail");
+    let reason = result_of(json, "delivered to the peer")["reason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.contains("verdict policy-block-out, expected delivered"),
+        "{reason}"
+    );
+    assert_eq!(status_of(json, "nothing blocked during the flow"), "fail");
+
+    // A checklist can also expect a fault: an unknown cause id is rejected at load.
+    let bad = TempFile::new(
+        "diagnose-bad",
+        "name = \"x\"\n[[check]]\nkind = \"diagnose\"\ndst = \"10.0.0.1\"\nport = 9\nexpect = \"deliverd\"\n",
+    );
+    let out = run(&["check", bad.path()]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("is not a cause id"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn root_site_to_site_example_on_a_gateway_whose_ike_never_finished() {
+    if !can_use_netns("root_site_to_site_example_on_a_gateway_whose_ike_never_finished") {
+        return;
+    }
+    // Gateway `a` protects 10.1.0.0/16 and talks to gateway `b` for 10.2.0.0/16: policies are
+    // installed as an IKE daemon would, but no SA ever came (and this host cannot key ESP).
+    let pair = VethPair::new("xd-chk-s2s").expect("veth pair");
+    let (gw_a, gw_b) = (pair.a_v4.clone(), pair.b_v4.clone());
+    pair.a
+        .ip_batch(&format!(
+            "addr add 10.1.0.1/16 dev lo\n\
+             route add 10.2.0.0/16 via {gw_b} src 10.1.0.1\n\
+             xfrm policy add src 10.1.0.0/16 dst 10.2.0.0/16 dir out tmpl src {gw_a} dst {gw_b} proto esp mode tunnel\n\
+             xfrm policy add src 10.2.0.0/16 dst 10.1.0.0/16 dir in tmpl src {gw_b} dst {gw_a} proto esp mode tunnel\n\
+             xfrm policy add src 10.2.0.0/16 dst 10.1.0.0/16 dir fwd tmpl src {gw_b} dst {gw_a} proto esp mode tunnel\n"
+        ))
+        .expect("gateway configuration");
+    let set = pair
+        .a
+        .exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        .expect("sysctl");
+    assert!(set.status.success());
+
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/site-to-site-tunnel.toml");
+    let vars = [
+        format!("local_gw={gw_a}"),
+        format!("remote_gw={gw_b}"),
+        "local_net=10.1.0.0/16".to_string(),
+        "remote_net=10.2.0.0/16".to_string(),
+        "remote_host=10.2.0.10".to_string(),
+        "quiet_window=200ms".to_string(),
+    ];
+    let mut args = vec![
+        "check".to_string(),
+        example.to_str().unwrap().to_string(),
+        "-n".to_string(),
+        pair.a.name().to_string(),
+        "--json".to_string(),
+    ];
+    for v in vars {
+        args.push("--var".to_string());
+        args.push(v);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run_private_mounts(&args);
+    let report = json(&out);
+    assert_eq!(code(&out), 1, "{report:#}");
+    for (name, want) in [
+        ("forwarding on", "pass"),
+        ("rp_filter not strict", "pass"),
+        ("policy out", "pass"),
+        ("policy in", "pass"),
+        ("policy fwd", "pass"),
+        ("SA out", "fail"),
+        ("SA in", "fail"),
+        ("no inbound SA misses", "pass"),
+        ("test flow to the remote site", "fail"),
+        ("the test flow met no XFRM error", "fail"),
+    ] {
+        assert_eq!(status_of(&report, name), want, "{name}: {report:#}");
+    }
+    let reason = result_of(&report, "test flow to the remote site")["reason"]
+        .as_str()
+        .unwrap();
+    assert!(reason.contains("verdict no-outbound-sa"), "{reason}");
+    let observed = result_of(&report, "the test flow met no XFRM error")["observed"]
+        .as_str()
+        .unwrap();
+    assert!(observed.starts_with("XfrmOutNoStates +"), "{observed}");
 }

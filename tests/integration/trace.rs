@@ -54,8 +54,6 @@ fn fixtures() -> PathBuf {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct TracefsState {
-    /// tracefs mounted at /sys/kernel/tracing in this (the test's) mount namespace.
-    mounted_here: bool,
     instances: BTreeSet<String>,
     current_tracer: String,
     tracing_on: String,
@@ -63,11 +61,74 @@ struct TracefsState {
     set_ftrace_filter: String,
 }
 
-fn tracefs_mounted_here() -> bool {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.contains(" /sys/kernel/tracing ") && l.contains(" - tracefs "))
+/// A mount namespace of its own for the binary under test, kept alive by a holder process, so
+/// "tracefs unmounted again if we mounted it" can be checked after the binary exits without
+/// other processes' mounts (tests running alongside) getting in the way.
+struct PrivateMounts {
+    holder: std::process::Child,
+}
+
+impl PrivateMounts {
+    fn new() -> PrivateMounts {
+        let holder = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sleep", "600"])
+            .spawn()
+            .expect("start unshare");
+        let ours = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+        let theirs = format!("/proc/{}/ns/mnt", holder.id());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_link(&theirs).ok().as_ref() == Some(&ours)
+            || !Path::new(&theirs).exists()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "unshare did not create a mount namespace"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        PrivateMounts { holder }
+    }
+
+    /// `xfrmdiag` running in the private mount namespace (nsenter execs it: same pid).
+    fn xfrmdiag(&self) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--mount=/proc/{}/ns/mnt", self.holder.id()))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_xfrmdiag"))
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// tracefs mounted at /sys/kernel/tracing in the private namespace.
+    fn tracefs_mounted(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/mountinfo", self.holder.id()))
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains(" /sys/kernel/tracing ") && l.contains(" - tracefs "))
+    }
+
+    /// Waits until the subject's instance exists and records (seen through its namespace).
+    fn wait_for_capture(&self, pid: u32) -> bool {
+        let on = format!(
+            "/proc/{}/root/sys/kernel/tracing/instances/xfrmdiag-{pid}/tracing_on",
+            self.holder.id()
+        );
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if std::fs::read_to_string(&on).is_ok_and(|s| s.trim() == "1") {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for PrivateMounts {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
 }
 
 fn read_state() -> TracefsState {
@@ -84,7 +145,6 @@ fn read_state() -> TracefsState {
     let parts: Vec<&str> = text.split("@@\n").collect();
     assert_eq!(parts.len(), 5, "unexpected state text: {text}");
     TracefsState {
-        mounted_here: tracefs_mounted_here(),
         instances: parts[0].lines().map(str::to_string).collect(),
         current_tracer: parts[1].trim().to_string(),
         tracing_on: parts[2].trim().to_string(),
@@ -93,15 +153,14 @@ fn read_state() -> TracefsState {
     }
 }
 
-/// Leaves out `xfrmdiag-<pid>` instances of other live processes (tests running alongside);
-/// the subject's own instances always count.
+/// Leaves out `xfrmdiag-<pid>` instances of other processes (tests running alongside); the
+/// subject's own instances, and every instance not named by xfrmdiag, always count.
 fn without_others(mut state: TracefsState, subject_pid: u32) -> TracefsState {
     state.instances.retain(|name| {
         let Some(rest) = name.strip_prefix("xfrmdiag-") else {
             return true;
         };
-        let pid: u32 = rest.split('-').next().unwrap_or("").parse().unwrap_or(0);
-        pid == subject_pid || !Path::new(&format!("/proc/{pid}")).exists()
+        rest.split('-').next().unwrap_or("").parse::<u32>() == Ok(subject_pid)
     });
     state
 }
@@ -111,21 +170,6 @@ fn assert_same_state(before: &TracefsState, subject_pid: u32, case: &str) {
     let after = without_others(read_state(), subject_pid);
     let before = without_others(before.clone(), subject_pid);
     assert_eq!(before, after, "tracefs state changed by: {case}");
-}
-
-/// Waits until the child's instance exists and records (tracing_on = 1).
-fn wait_for_capture(pid: u32) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        let on = std::fs::read_to_string(format!(
-            "/sys/kernel/tracing/instances/xfrmdiag-{pid}/tracing_on"
-        ));
-        if on.map(|s| s.trim() == "1").unwrap_or(false) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,6 +386,87 @@ fn root_trace_summary_stays_complete_beyond_max_events() {
     drop_pair_then_check(pair, &before);
 }
 
+#[test]
+fn root_trace_exec_in_namespace_sees_its_drop() {
+    let _serial = serial();
+    if !can_trace("root_trace_exec_in_namespace_sees_its_drop") {
+        return;
+    }
+    let pair = VethPair::new("xdtr-exec").expect("veth pair");
+    let before = read_state();
+    // bash's /dev/udp sends one datagram from inside namespace a (-n) to a closed port on b.
+    let send = format!("echo xfrmdiag > /dev/udp/{}/9", pair.b_v4);
+    let out = run(&[
+        "-n",
+        pair.a.name(),
+        "trace",
+        "--json",
+        "--summary-only",
+        "--reason",
+        "NO_SOCKET",
+        "--dev",
+        "veth-b",
+        "--exec",
+        "bash",
+        "-c",
+        &send,
+    ]);
+    assert_success(&out);
+    let r: TraceResult = serde_json::from_value(json(&out)).unwrap();
+    let drop = r
+        .summary
+        .drops
+        .iter()
+        .find(|d| d.location.starts_with("__udp4_lib_rcv+"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no NO_SOCKET drop from the --exec command: {:#?}",
+                r.summary
+            )
+        });
+    assert_eq!(drop.reason, "NO_SOCKET");
+    assert!(r.events.is_empty(), "--summary-only leaves the events out");
+    drop_pair_then_check(pair, &before);
+}
+
+#[test]
+fn root_trace_graph_request_falls_back_with_a_note() {
+    let _serial = serial();
+    if !can_trace("root_trace_graph_request_falls_back_with_a_note") {
+        return;
+    }
+    let probe = xfrmdiag_trace::probe(None).unwrap();
+    if probe.function_graph.usable {
+        eprintln!("SKIP root_trace_graph_request_falls_back_with_a_note: function_graph works here (vm-tests cover it)");
+        return;
+    }
+    let out = run(&[
+        "trace",
+        "--graph",
+        "--window",
+        "200ms",
+        "--json",
+        "--summary-only",
+    ]);
+    assert_success(&out);
+    let r: TraceResult = serde_json::from_value(json(&out)).unwrap();
+    if !probe.instance_tracers.iter().any(|t| t == "function_graph") {
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("function_graph is not offered")),
+            "{:?}",
+            r.notes
+        );
+    }
+    assert!(
+        !matches!(&r.function_tracer, FunctionTracer::Used { tracer, .. } if tracer == "function_graph"),
+        "{:?}",
+        r.function_tracer
+    );
+    assert!(r.events_enabled.iter().any(|e| e == "skb:kfree_skb"));
+}
+
 fn drop_pair_then_check(pair: VethPair, before: &TracefsState) {
     drop(pair);
     assert_same_state(before, std::process::id(), "a capture through the library");
@@ -473,6 +598,8 @@ fn root_trace_leaves_tracefs_as_found_on_exit_and_errors() {
     if !can_trace("root_trace_leaves_tracefs_as_found_on_exit_and_errors") {
         return;
     }
+    let mounts = PrivateMounts::new();
+    let mounted_before = mounts.tracefs_mounted();
     let before = read_state();
     let cases: &[(&str, &[&str], Option<i32>)] = &[
         ("normal exit", &["trace", "--window", "300ms"], Some(0)),
@@ -499,7 +626,8 @@ fn root_trace_leaves_tracefs_as_found_on_exit_and_errors() {
         ),
     ];
     for (case, args, code) in cases {
-        let child = xfrmdiag()
+        let child = mounts
+            .xfrmdiag()
             .args(*args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -514,6 +642,11 @@ fn root_trace_leaves_tracefs_as_found_on_exit_and_errors() {
             assert!(err.starts_with("xfrmdiag: "), "{case}: {err}");
         }
         assert_same_state(&before, pid, case);
+        assert_eq!(
+            mounts.tracefs_mounted(),
+            mounted_before,
+            "tracefs mount after {case}"
+        );
     }
 }
 
@@ -525,32 +658,44 @@ fn root_trace_leaves_tracefs_as_found_on_sigint_and_sigterm_mid_capture() {
     if !can_trace("root_trace_leaves_tracefs_as_found_on_sigint_and_sigterm_mid_capture") {
         return;
     }
+    let mounts = PrivateMounts::new();
+    let mounted_before = mounts.tracefs_mounted();
     let before = read_state();
     for (signal, code) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143)] {
-        let mut child = xfrmdiag()
+        let mut child = mounts
+            .xfrmdiag()
             .args(["trace", "--window", "60s"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let pid = child.id();
-        let started = wait_for_capture(pid);
+        let started = mounts.wait_for_capture(pid);
         kill(Pid::from_raw(pid as i32), signal).unwrap();
         let status = child.wait().unwrap();
         assert!(started, "capture of pid {pid} never started");
         assert_eq!(status.code(), Some(code), "{signal} mid-capture");
         assert_same_state(&before, pid, &format!("{signal} mid-capture"));
+        assert_eq!(
+            mounts.tracefs_mounted(),
+            mounted_before,
+            "tracefs mount after {signal}"
+        );
     }
 
     // With --exec, the command does not outlive an interrupted xfrmdiag.
-    let mut child = xfrmdiag()
+    let mut child = mounts
+        .xfrmdiag()
         .args(["trace", "--exec", "sleep", "60"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let pid = child.id();
-    assert!(wait_for_capture(pid), "capture of pid {pid} never started");
+    assert!(
+        mounts.wait_for_capture(pid),
+        "capture of pid {pid} never started"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut sleepers = children_of(pid);
     while sleepers.is_empty() && Instant::now() < deadline {
@@ -569,6 +714,11 @@ fn root_trace_leaves_tracefs_as_found_on_sigint_and_sigterm_mid_capture() {
         "the --exec command was left running"
     );
     assert_same_state(&before, pid, "SIGTERM during --exec");
+    assert_eq!(
+        mounts.tracefs_mounted(),
+        mounted_before,
+        "tracefs mount after --exec"
+    );
 }
 
 /// Pids whose parent is `parent` (from /proc/*/stat).
@@ -602,6 +752,108 @@ fn is_running(pid: u32) -> bool {
                 .is_some_and(|state| state != "Z")
         })
         .unwrap_or(false)
+}
+
+#[test]
+fn root_trace_remove_stale_removes_only_instances_of_dead_runs() {
+    let _serial = serial();
+    if !can_trace("root_trace_remove_stale_removes_only_instances_of_dead_runs") {
+        return;
+    }
+    let mounts = PrivateMounts::new();
+    let holder = mounts.holder.id();
+    let status = Command::new("nsenter")
+        .arg(format!("--mount=/proc/{holder}/ns/mnt"))
+        .args([
+            "sh",
+            "-c",
+            "[ -e /sys/kernel/tracing/trace ] || mount -t tracefs nodev /sys/kernel/tracing",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let instances = PathBuf::from(format!("/proc/{holder}/root/sys/kernel/tracing/instances"));
+    // A run killed with SIGKILL: its pid is gone, its instance stayed.
+    let mut dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    let stale = format!("xfrmdiag-{dead_pid}");
+    // A live process's instance must not be touched.
+    let live = format!("xfrmdiag-{}-999", std::process::id());
+    for name in [&stale, &live] {
+        std::fs::create_dir(instances.join(name)).unwrap();
+    }
+    let probe = mounts
+        .xfrmdiag()
+        .args(["trace", "--probe", "--json"])
+        .output()
+        .unwrap();
+    assert_success(&probe);
+    let listed = json(&probe)["stale_instances"].clone();
+    let out = mounts
+        .xfrmdiag()
+        .args(["trace", "--remove-stale", "--json"])
+        .output()
+        .unwrap();
+    let removed = json(&out)["removed"].clone();
+    let stale_left = instances.join(&stale).exists();
+    let live_left = instances.join(&live).exists();
+    let _ = std::fs::remove_dir(instances.join(&live));
+    let _ = std::fs::remove_dir(instances.join(&stale));
+    assert_success(&out);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == stale.as_str()),
+        "{listed}"
+    );
+    assert!(
+        !listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == live.as_str()),
+        "{listed}"
+    );
+    // (Other dead runs' instances, if any, go too: that is the point.)
+    let removed = removed.as_array().unwrap();
+    assert!(removed.iter().any(|n| n == stale.as_str()), "{removed:?}");
+    assert!(!removed.iter().any(|n| n == live.as_str()), "{removed:?}");
+    assert!(!stale_left && live_left);
+}
+
+#[test]
+fn root_trace_binary_leaves_tracefs_as_found_on_panic_mid_capture() {
+    let _serial = serial();
+    if !can_trace("root_trace_binary_leaves_tracefs_as_found_on_panic_mid_capture") {
+        return;
+    }
+    let mounts = PrivateMounts::new();
+    let mounted_before = mounts.tracefs_mounted();
+    let before = read_state();
+    let child = mounts
+        .xfrmdiag()
+        .args(["trace", "--window", "60s"])
+        .env("XFRMDIAG_TEST_PANIC_MID_CAPTURE", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(101), "{out:?}");
+    assert!(
+        stderr(&out).contains("panicking with a capture running"),
+        "{out:?}"
+    );
+    assert_same_state(&before, pid, "panic in the binary");
+    assert_eq!(
+        mounts.tracefs_mounted(),
+        mounted_before,
+        "tracefs mount after a panic"
+    );
 }
 
 #[test]
@@ -695,9 +947,9 @@ fn trace_fixture_6_18_xfrm_policy_events() {
 
 #[test]
 fn trace_fixture_6_1_function_raw_address_symbolized_and_lost_reported() {
-    let dir = fixtures().join("linux-6.1-trace-icvfail-function");
+    let dir = fixtures().join("linux-6.1-trace-constructed-icvfail-lost");
     let r = result(&from_fixture(
-        "linux-6.1-trace-icvfail-function",
+        "linux-6.1-trace-constructed-icvfail-lost",
         &[
             "--kallsyms-root",
             dir.to_str().unwrap(),
@@ -753,7 +1005,7 @@ fn trace_fixture_6_1_function_raw_address_symbolized_and_lost_reported() {
 
     // Without kallsyms the address stays an address, and the output says why.
     let r = result(&from_fixture(
-        "linux-6.1-trace-icvfail-function",
+        "linux-6.1-trace-constructed-icvfail-lost",
         &["--kallsyms-root", "/nonexistent"],
     ));
     assert!(r
@@ -770,7 +1022,10 @@ fn trace_fixture_6_1_function_raw_address_symbolized_and_lost_reported() {
 
 #[test]
 fn trace_fixture_6_12_function_graph_nesting() {
-    let r = result(&from_fixture("linux-6.12-trace-notfound-graph", &[]));
+    let r = result(&from_fixture(
+        "linux-6.12-trace-constructed-notfound-graph",
+        &[],
+    ));
     assert!(
         r.notes.iter().all(|n| !n.contains("not understood")),
         "{:?}",
@@ -834,6 +1089,175 @@ fn root_trace_as_unprivileged_user_is_one_line_error() {
         "{err}"
     );
     assert_same_state(&before, 0, "unprivileged run");
+}
+
+/// A fixture captured in a 6.1 or 6.12 guest (function tracer working): drop, marker, functions.
+fn assert_guest_fixture(dir: &str, location: &str, marker: &str, cause: &str, functions: &[&str]) {
+    let root = fixtures().join(dir);
+    let r = result(&from_fixture(
+        dir,
+        &["--kallsyms-root", root.to_str().unwrap()],
+    ));
+    assert!(
+        r.notes.iter().all(|n| !n.contains("not understood")),
+        "{dir}: {:?}",
+        r.notes
+    );
+    assert_eq!(r.lost_events, 0, "{dir}");
+    let drop = r
+        .summary
+        .drops
+        .iter()
+        .find(|d| d.location == location)
+        .unwrap_or_else(|| panic!("{dir}: no drop at {location}: {:#?}", r.summary.drops));
+    assert_eq!(
+        (drop.reason.as_str(), drop.count),
+        ("NOT_SPECIFIED", 1),
+        "{dir}"
+    );
+    // The kernel stack of the drop, through the ESP receive path.
+    assert_eq!(
+        drop.call_path[drop.call_path.len() - 2..],
+        ["xfrm4_esp_rcv", "xfrm_input"],
+        "{dir}"
+    );
+    assert_eq!(drop.devices, ["vb"], "{dir}");
+    let markers: Vec<&str> = r
+        .summary
+        .audit_markers
+        .iter()
+        .map(|m| m.function.as_str())
+        .collect();
+    assert_eq!(markers, [marker], "{dir}");
+    assert_eq!(
+        r.summary.audit_markers[0].cause_hint.as_deref(),
+        Some(cause),
+        "{dir}"
+    );
+    for f in functions {
+        assert!(
+            r.summary.functions_hit.iter().any(|h| h.name == *f),
+            "{dir}: {f} not among {:?}",
+            r.summary.functions_hit
+        );
+    }
+}
+
+#[test]
+fn trace_fixture_6_1_guest_function_tracer_icvfail() {
+    assert_guest_fixture(
+        "linux-6.1-trace-icvfail-function",
+        "xfrm_input+0x1df",
+        "xfrm_audit_state_icvfail",
+        "sa-auth-failure",
+        &["esp_input", "esp_input_done2", "xfrm_input", "esp_output"],
+    );
+}
+
+#[test]
+fn trace_fixture_6_1_guest_function_tracer_notfound() {
+    assert_guest_fixture(
+        "linux-6.1-trace-notfound-function",
+        "xfrm_input+0x1df",
+        "xfrm_audit_state_notfound",
+        "no-inbound-sa",
+        &["xfrm_input", "xfrm_state_lookup"],
+    );
+}
+
+#[test]
+fn trace_fixture_6_12_guest_function_graph_icvfail() {
+    assert_guest_fixture(
+        "linux-6.12-trace-icvfail-graph",
+        "xfrm_input+0x1fc",
+        "xfrm_audit_state_icvfail",
+        "sa-auth-failure",
+        // Module functions print as `esp_input [esp4]()` in the graph.
+        &["esp_input", "esp_input_done2", "xfrm_input", "esp_output"],
+    );
+}
+
+#[test]
+fn trace_fixture_6_12_guest_function_graph_notfound() {
+    assert_guest_fixture(
+        "linux-6.12-trace-notfound-graph",
+        "xfrm_input+0x1fc",
+        "xfrm_audit_state_notfound",
+        "no-inbound-sa",
+        &["xfrm_input", "xfrm_input_state_lookup"],
+    );
+}
+
+/// The JSON keys docs/json/trace.md documents: fields may be added, never renamed or removed.
+#[test]
+fn trace_json_has_the_documented_fields() {
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let v = from_fixture("linux-6.18-trace-xfrm-policy-events", &[]);
+    assert_eq!(
+        keys(&v),
+        [
+            "duration_s",
+            "events",
+            "events_enabled",
+            "events_missing",
+            "events_not_kept",
+            "function_tracer",
+            "instance",
+            "lost_events",
+            "notes",
+            "raw_lines",
+            "stack_on_drop",
+            "summary",
+            "tracefs"
+        ]
+    );
+    assert_eq!(
+        keys(&v["summary"]),
+        [
+            "audit_markers",
+            "drops",
+            "drops_filtered_out",
+            "events_by_name",
+            "functions_hit"
+        ]
+    );
+    assert_eq!(
+        keys(&v["summary"]["drops"][0]),
+        [
+            "call_path",
+            "count",
+            "devices",
+            "location",
+            "protocols",
+            "reason"
+        ]
+    );
+    let kfree = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "kfree_skb")
+        .unwrap();
+    assert_eq!(
+        keys(kfree),
+        [
+            "cpu",
+            "fields",
+            "location",
+            "name",
+            "pid",
+            "reason",
+            "task",
+            "timestamp",
+            "type"
+        ]
+    );
+    assert_eq!(kfree["type"], "tracepoint");
+    assert_eq!(kfree["fields"]["reason"], "XFRM_POLICY");
 }
 
 #[test]

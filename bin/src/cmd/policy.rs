@@ -1,6 +1,6 @@
 //! `xfrmdiag policy`: every policy, streamed as it is decoded.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 
 use crate::cli::{Global, Status};
 
@@ -12,34 +12,52 @@ sends them, so even 100k policies never sit in memory. --json prints one JSON ar
 )]
 pub struct Args {}
 
+/// Output is gathered into chunks of about this size, then written with one syscall
+/// (iproute2 spends most of its time in one write per policy).
+const CHUNK: usize = 64 * 1024;
+
 pub fn run(global: &Global, _args: Args) -> anyhow::Result<Status> {
     let ns = global.netns();
-    let mut policies = xfrmdiag_inventory::policies(&ns)?.peekable();
-    // A refused dump (not root) fails on its first answer: fail before printing anything.
-    if let Some(Err(_)) = policies.peek() {
-        if let Some(Err(e)) = policies.next() {
-            return Err(e.into());
+    let policies = xfrmdiag_inventory::policies(&ns)?;
+    let mut out = std::io::stdout().lock();
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 4096);
+    let mut count = 0usize;
+    let result = policies.for_each_policy(|policy| -> anyhow::Result<()> {
+        if count == 0 {
+            // Only now: a refused dump (not root) fails before anything is printed.
+            push_start(&mut buf, global.json);
         }
+        if global.json {
+            buf.extend_from_slice(if count == 0 { b"\n" } else { b",\n" });
+            xfrmdiag_report::inventory::push_policy_json(&mut buf, policy);
+        } else {
+            xfrmdiag_report::inventory::push_policy_line(&mut buf, policy);
+        }
+        count += 1;
+        if buf.len() >= CHUNK {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+        Ok(())
+    });
+    result?;
+    match (count, global.json) {
+        (0, true) => buf.extend_from_slice(b"[]\n"),
+        (0, false) => push_start(&mut buf, false),
+        (_, true) => buf.extend_from_slice(b"\n]\n"),
+        (_, false) => {}
     }
-    // 64 KiB: large writes, few syscalls (iproute2 spends most of its time in one write per policy).
-    let mut out = BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    if global.json {
-        out.write_all(b"[")?;
-        let mut first = true;
-        for policy in policies {
-            let policy = policy?;
-            out.write_all(if first { b"\n" } else { b",\n" })?;
-            first = false;
-            serde_json::to_writer(&mut out, &policy).map_err(std::io::Error::from)?;
-        }
-        out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
-    } else {
-        xfrmdiag_report::inventory::write_policy_header(&mut out)?;
-        for policy in policies {
-            let policy = policy?;
-            xfrmdiag_report::inventory::write_policy_line(&mut out, &policy)?;
-        }
-    }
+    out.write_all(&buf)?;
     out.flush()?;
     Ok(Status::Ok)
+}
+
+/// `[` for JSON, the column header line for humans.
+fn push_start(buf: &mut Vec<u8>, json: bool) {
+    if json {
+        buf.push(b'[');
+    } else {
+        buf.extend_from_slice(xfrmdiag_report::inventory::POLICY_HEADER.as_bytes());
+        buf.push(b'\n');
+    }
 }

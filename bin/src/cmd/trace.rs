@@ -28,11 +28,15 @@ pub struct Args {
     #[arg(long, help_heading = "Mode")]
     pub probe: bool,
     /// How long to capture (e.g. 3s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration, help_heading = "Mode")]
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration, conflicts_with = "exec", help_heading = "Mode")]
     pub window: Duration,
-    /// Capture while CMD runs instead of for a window (everything after --exec is the command).
+    /// Capture while CMD runs instead of for a window (everything after --exec is the command;
+    /// a single argument with spaces runs through /bin/sh -c).
     #[arg(long, value_name = "CMD", num_args = 1.., allow_hyphen_values = true, help_heading = "Mode")]
     pub exec: Vec<String>,
+    /// Remove instances left by xfrmdiag runs that were killed (SIGKILL) and exit.
+    #[arg(long, conflicts_with_all = ["probe", "exec", "from"], help_heading = "Mode")]
+    pub remove_stale: bool,
     /// Summarize a saved trace text instead of capturing.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["probe", "exec"], help_heading = "Mode")]
     pub from: Option<PathBuf>,
@@ -146,6 +150,20 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
     if args.probe {
         return run_probe(global, &args);
     }
+    if args.remove_stale {
+        let removed = xfrmdiag_trace::remove_stale_instances(args.capture.tracefs.as_deref())
+            .context("cannot remove stale trace instances")?;
+        let mut stdout = std::io::stdout().lock();
+        if global.json {
+            serde_json::to_writer_pretty(&mut stdout, &serde_json::json!({ "removed": removed }))?;
+            writeln!(stdout)?;
+        } else if removed.is_empty() {
+            writeln!(stdout, "no stale xfrmdiag instances")?;
+        } else {
+            writeln!(stdout, "removed {}", removed.join(" "))?;
+        }
+        return Ok(Status::Ok);
+    }
     let filter = args.filter.drop_filter()?;
     let cap = &args.capture;
     if let Some(path) = &args.from {
@@ -176,6 +194,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
         options.events = cap.events.clone();
     }
     let capture = Capture::start(options).context("cannot start the trace")?;
+    // Fault injection for the cleanup test: a panic while the instance exists must remove it.
+    if std::env::var_os("XFRMDIAG_TEST_PANIC_MID_CAPTURE").is_some() {
+        panic!("XFRMDIAG_TEST_PANIC_MID_CAPTURE is set: panicking with a capture running");
+    }
 
     let status_line = output::status_line_allowed();
     let exec_outcome = if args.exec.is_empty() {
@@ -268,7 +290,13 @@ fn run_command(
     capture: &Capture,
     status_line: bool,
 ) -> anyhow::Result<i32> {
-    let argv_owned = argv.to_vec();
+    // One argument with spaces is a shell command line (`--exec "udpflow --to …"`).
+    let argv_owned: Vec<String> = match argv {
+        [line] if line.contains(char::is_whitespace) => {
+            vec!["/bin/sh".into(), "-c".into(), line.clone()]
+        }
+        _ => argv.to_vec(),
+    };
     // With --json, stdout belongs to the JSON document: the command's output goes to stderr.
     let child_stdout = if global.json {
         use std::os::fd::AsFd;
@@ -284,12 +312,32 @@ fn run_command(
             .stdout(child_stdout)
             .spawn()
     })??;
-    // Ctrl-C/SIGTERM on xfrmdiag must not leave the command running.
-    xfrmdiag_trace::cleanup::register_child(child.id());
+    // Ctrl-C/SIGTERM on xfrmdiag must not leave the command running. The pid is cleared once
+    // the command is reaped, so a reused pid is never signalled.
+    let running = std::sync::Arc::new(std::sync::Mutex::new(Some(child.id())));
+    {
+        let running = running.clone();
+        xfrmdiag_trace::cleanup::on_interrupt(move || {
+            if let Some(pid) = *running.lock().unwrap_or_else(|p| p.into_inner()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+        });
+    }
     let start = Instant::now();
     loop {
-        if let Some(status) = child.try_wait()? {
-            xfrmdiag_trace::cleanup::unregister_child(child.id());
+        // Reaped under the lock, so the hook cannot signal a pid the kernel has reused.
+        let status = {
+            let mut pid = running.lock().unwrap_or_else(|p| p.into_inner());
+            let status = child.try_wait()?;
+            if status.is_some() {
+                *pid = None;
+            }
+            status
+        };
+        if let Some(status) = status {
             return Ok(status.code().unwrap_or(128));
         }
         if status_line {

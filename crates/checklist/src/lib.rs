@@ -15,4 +15,4 @@ pub mod runner;
 pub use model::{Check, Checklist, Spec};
 pub use parse::{load, load_file, Error, Vars};
 pub use result::{CheckResult, RunReport, Status, Summary};
-pub use runner::Runner;
+pub use runner::{Progress, Runner};

@@ -522,4 +522,7 @@ pub struct DiagnoseCheck {
     pub count: Option<Int>,
     /// How long to wait for them, e.g. `"2s"` (default).
     pub window: Option<String>,
+    /// Capture a drop trace during the window (default true; `false` skips tracefs).
+    #[serde(default = "yes")]
+    pub trace: bool,
 }

@@ -485,6 +485,13 @@ fn validate(checks: &[(Range<usize>, Check)]) -> Result<(), (Range<usize>, Strin
                         return err(m);
                     }
                 }
+                if let Some(cause) = &c.expect {
+                    if xfrmdiag_diagnose::causes::lookup(cause).is_none() {
+                        return err(format!(
+                            "`expect = \"{cause}\"` is not a cause id: see docs/causes.md (e.g. delivered, no-drop-seen)"
+                        ));
+                    }
+                }
             }
             Spec::Socket(c) => {
                 if let Some(a) = &c.address {

@@ -17,6 +17,17 @@ pub enum Error {
     Netns(#[from] xfrmdiag_netns::Error),
 }
 
+/// What a run reports while it goes, for a status line.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    Started {
+        index: usize,
+        total: usize,
+        name: &'a str,
+    },
+    Finished(&'a CheckResult),
+}
+
 /// Runs a `diagnose` check: given by the caller, because a diagnose run (traffic, counters,
 /// trace, decision) is put together above the crates this one may depend on.
 pub type DiagnoseFn = dyn Fn(&DiagnoseCheck, &Context) -> Outcome + Send + Sync;
@@ -62,8 +73,8 @@ impl Runner {
         Ok(())
     }
 
-    /// Runs every check in order; `progress` sees each result as it is made.
-    pub fn run(&self, checklist: &Checklist, mut progress: impl FnMut(&CheckResult)) -> RunReport {
+    /// Runs every check in order; `progress` hears when each starts and how it ended.
+    pub fn run(&self, checklist: &Checklist, mut progress: impl FnMut(Progress<'_>)) -> RunReport {
         let started = Instant::now();
         let mut results = Vec::new();
         // Counter checks with `around`: which check each one measures (validated to be earlier).
@@ -96,6 +107,11 @@ impl Runner {
                     marks.insert(w, kinds::counter::before(c, &wctx));
                 }
             }
+            progress(Progress::Started {
+                index: i + 1,
+                total: checklist.checks.len(),
+                name: &check.name,
+            });
             let t = Instant::now();
             let outcome = match &check.spec {
                 Spec::Counter(c) if c.around.is_some() => match marks.remove(&i) {
@@ -128,7 +144,7 @@ impl Runner {
                 line: check.line,
                 duration_ms: t.elapsed().as_millis() as u64,
             };
-            progress(&result);
+            progress(Progress::Finished(&result));
             results.push(result);
         }
         let summary = RunReport::summarize(&results);

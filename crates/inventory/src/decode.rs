@@ -79,7 +79,8 @@ fn decode_attr<'a>(nla: &NlaBuffer<&'a [u8]>) -> Attr<'a> {
         let inner: &'a [u8] = (*nla).into_inner();
         &inner[4..(nla.length() as usize).min(inner.len())]
     };
-    if kind > CRATE_KNOWS_UP_TO {
+    // Templates are decoded by the caller chunk by chunk (saves the crate's Vec per policy).
+    if kind > CRATE_KNOWS_UP_TO || kind == x::XFRMA_TMPL {
         return Attr::Raw { kind, value };
     }
     match x::XfrmAttrs::parse(nla) {
@@ -213,6 +214,30 @@ fn security_context(ctx: &x::SecurityCtx) -> SecurityContext {
 
 /// A policy from its `xfrm_userpolicy_info` (attributes applied separately).
 pub(crate) fn policy_base(info: &x::UserPolicyInfo) -> Policy {
+    let mut policy = Policy {
+        dir: Direction::In,
+        socket: false,
+        action: Action::Allow,
+        priority: 0,
+        index: 0,
+        ptype: PolicyType::Main,
+        flags: Vec::new(),
+        share: 0,
+        selector: selector(&info.selector),
+        mark: None,
+        if_id: None,
+        lifetime: Lifetime::default(),
+        templates: Vec::new(),
+        sec_ctx: None,
+        unknown_attributes: Vec::new(),
+    };
+    set_policy_base(&mut policy, info);
+    policy
+}
+
+/// Overwrites every field of `policy` from `info`, keeping its vectors' allocations, so a
+/// stream can decode 100k policies into one reused value.
+pub(crate) fn set_policy_base(policy: &mut Policy, info: &x::UserPolicyInfo) {
     // Socket policies come back as XFRM_POLICY_MAX + dir.
     let (dir, socket) = match info.direction {
         0 => (Direction::In, false),
@@ -222,39 +247,60 @@ pub(crate) fn policy_base(info: &x::UserPolicyInfo) -> Policy {
         4 => (Direction::Out, true),
         _ => (Direction::Fwd, true),
     };
-    let mut flags = Vec::new();
+    policy.dir = dir;
+    policy.socket = socket;
+    policy.action = if info.action == x::XFRM_POLICY_BLOCK {
+        Action::Block
+    } else {
+        Action::Allow
+    };
+    policy.priority = info.priority;
+    policy.index = info.index;
+    policy.ptype = PolicyType::Main;
+    policy.flags.clear();
     if info.flags & x::XFRM_POLICY_LOCALOK != 0 {
-        flags.push("localok".to_string());
+        policy.flags.push("localok".to_string());
     }
     if info.flags & x::XFRM_POLICY_ICMP != 0 {
-        flags.push("icmp".to_string());
+        policy.flags.push("icmp".to_string());
     }
-    Policy {
-        dir,
-        socket,
-        action: if info.action == x::XFRM_POLICY_BLOCK {
-            Action::Block
-        } else {
-            Action::Allow
-        },
-        priority: info.priority,
-        index: info.index,
-        ptype: "main".to_string(),
-        flags,
-        share: info.share,
-        selector: selector(&info.selector),
-        mark: None,
-        if_id: None,
-        lifetime: lifetime(&info.lifetime_cfg, &info.lifetime_cur),
-        templates: Vec::new(),
-        sec_ctx: None,
-        unknown_attributes: Vec::new(),
-    }
+    policy.share = info.share;
+    policy.selector = selector(&info.selector);
+    policy.mark = None;
+    policy.if_id = None;
+    policy.lifetime = lifetime(&info.lifetime_cfg, &info.lifetime_cur);
+    policy.templates.clear();
+    policy.sec_ctx = None;
+    policy.unknown_attributes.clear();
 }
 
 pub(crate) fn apply_policy_attr(policy: &mut Policy, attr: Attr<'_>) {
     use x::XfrmAttrs as A;
     match attr {
+        Attr::Raw {
+            kind: x::XFRMA_TMPL,
+            value,
+        } => {
+            let (chunks, rest) = value.as_chunks::<{ x::XFRM_USER_TEMPLATE_LEN }>();
+            policy.templates.reserve_exact(chunks.len());
+            for chunk in chunks {
+                match x::UserTemplate::parse(chunk) {
+                    Ok(t) => policy.templates.push(template(&t)),
+                    Err(_) => policy.unknown_attributes.push(UnknownAttribute {
+                        kind: x::XFRMA_TMPL,
+                        len: value.len(),
+                        reason: "malformed".into(),
+                    }),
+                }
+            }
+            if !rest.is_empty() {
+                policy.unknown_attributes.push(UnknownAttribute {
+                    kind: x::XFRMA_TMPL,
+                    len: value.len(),
+                    reason: "malformed".into(),
+                });
+            }
+        }
         Attr::Known(A::Template(tmpls)) => policy.templates.extend(tmpls.iter().map(template)),
         Attr::Known(A::Mark(m)) => {
             policy.mark = Some(Mark {
@@ -263,13 +309,7 @@ pub(crate) fn apply_policy_attr(policy: &mut Policy, attr: Attr<'_>) {
             })
         }
         Attr::Known(A::IfId(id)) => policy.if_id = Some(id),
-        Attr::Known(A::PolicyType(t)) => {
-            policy.ptype = match t.ptype {
-                x::XFRM_POLICY_TYPE_MAIN => "main".to_string(),
-                x::XFRM_POLICY_TYPE_SUB => "sub".to_string(),
-                other => format!("type-{other}"),
-            }
-        }
+        Attr::Known(A::PolicyType(t)) => policy.ptype = PolicyType::from_number(t.ptype),
         Attr::Known(A::SecurityContext(ctx)) => policy.sec_ctx = Some(security_context(&ctx)),
         Attr::Known(A::Pad()) | Attr::Known(A::PolicyInfo(_)) => {}
         Attr::Known(other) => policy.unknown_attributes.push(UnknownAttribute {
@@ -296,6 +336,22 @@ pub(crate) fn decode_policy(payload: &[u8]) -> Result<Policy, String> {
         apply_policy_attr(&mut policy, attr);
     }
     Ok(policy)
+}
+
+/// Like [`decode_policy`], into an existing value (see [`set_policy_base`]).
+pub(crate) fn decode_policy_into(policy: &mut Policy, payload: &[u8]) -> Result<(), String> {
+    need(
+        payload,
+        x::XFRM_USER_POLICY_INFO_LEN,
+        "xfrm_userpolicy_info",
+    )?;
+    let info = x::UserPolicyInfo::parse(&payload[..x::XFRM_USER_POLICY_INFO_LEN])
+        .map_err(|e| e.to_string())?;
+    set_policy_base(policy, &info);
+    for attr in attrs(attrs_after(payload, x::XFRM_USER_POLICY_INFO_LEN)) {
+        apply_policy_attr(policy, attr);
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -62,3 +62,30 @@ pub(crate) mod libc_errno {
     pub const ENOBUFS: i32 = 105;
     pub const EPROTONOSUPPORT: i32 = 93;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_maps_to_what_the_user_must_do() {
+        let no_module = Error::from_io(
+            "dumping",
+            std::io::Error::from_raw_os_error(libc_errno::EPROTONOSUPPORT),
+        );
+        assert_eq!(
+            no_module.to_string(),
+            "kernel has no XFRM_USER: load it with `modprobe xfrm_user`"
+        );
+        let eperm = Error::from_errno("dumping XFRM policies", libc_errno::EPERM);
+        assert_eq!(
+            eperm.to_string(),
+            "dumping XFRM policies: permission denied: needs root or CAP_NET_ADMIN"
+        );
+        let other = Error::from_errno("reading XFRM info", 22);
+        assert!(other
+            .to_string()
+            .starts_with("reading XFRM info: kernel answered with error 22"));
+        assert_eq!(other.errno(), Some(22));
+    }
+}

@@ -13,6 +13,7 @@ use crate::model::{Action, DefaultPolicies, HashThreshold, SadInfo, SpdInfo, Xfr
 use crate::nl::XfrmSocket;
 
 const OP: &str = "reading XFRM info";
+const EINVAL: i32 = 22;
 
 /// SAD/SPD counts, hash sizes and the default policies of `ns`.
 pub fn xfrm_info(ns: &Netns) -> Result<XfrmInfo, Error> {
@@ -20,15 +21,25 @@ pub fn xfrm_info(ns: &Netns) -> Result<XfrmInfo, Error> {
     let flags = 0u32.to_ne_bytes();
     let sad = socket.request_one(OP, x::XFRM_MSG_GETSADINFO, &flags, x::XFRM_MSG_NEWSADINFO)?;
     let spd = socket.request_one(OP, x::XFRM_MSG_GETSPDINFO, &flags, x::XFRM_MSG_NEWSPDINFO)?;
-    // struct xfrm_userpolicy_default { in, fwd, out }, padded to 4 bytes.
-    let default =
-        socket.request_one(OP, x::XFRM_MSG_GETDEFAULT, &[0; 4], x::XFRM_MSG_GETDEFAULT)?;
     let malformed = |reason: String| Error::Malformed { op: OP, reason };
+    // struct xfrm_userpolicy_default { in, fwd, out }, padded to 4 bytes.
+    let default_policy =
+        match socket.request_one(OP, x::XFRM_MSG_GETDEFAULT, &[0; 4], x::XFRM_MSG_GETDEFAULT) {
+            Ok(default) => parse_default(&default).map_err(malformed)?,
+            // Kernels before 5.16 do not know GETDEFAULT (EINVAL): they have no default policy
+            // setting, so unmatched traffic is always allowed — a fact, not a guess.
+            Err(Error::Kernel { errno, .. }) if errno == EINVAL => DefaultPolicies {
+                input: Action::Allow,
+                output: Action::Allow,
+                forward: Action::Allow,
+            },
+            Err(e) => return Err(e),
+        };
     Ok(XfrmInfo {
         namespace: ns.display_name().to_string(),
         sad: parse_sad_info(&sad).map_err(malformed)?,
         spd: parse_spd_info(&spd).map_err(malformed)?,
-        default_policy: parse_default(&default).map_err(malformed)?,
+        default_policy,
     })
 }
 

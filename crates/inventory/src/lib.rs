@@ -19,8 +19,8 @@ mod route;
 
 pub use decode::key_fingerprint;
 pub use dump::{
-    dump_policies, dump_sas, policies, policies_from_netlink_bytes, sas_from_netlink_bytes,
-    PolicyStream,
+    dump_policies, dump_sas, policies, policies_from_netlink_bytes, sas, sas_from_netlink_bytes,
+    PolicyStream, SaStream,
 };
 pub use error::Error;
 pub use info::xfrm_info;

@@ -362,6 +362,36 @@ impl fmt::Display for Level {
     }
 }
 
+/// `ptype main` (the normal SPD) or `sub` (sub-policies, used by MIGRATE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyType {
+    Main,
+    Sub,
+    #[serde(untagged)]
+    Other(u8),
+}
+
+impl PolicyType {
+    pub fn from_number(n: u8) -> Self {
+        match n {
+            0 => PolicyType::Main,
+            1 => PolicyType::Sub,
+            other => PolicyType::Other(other),
+        }
+    }
+}
+
+impl fmt::Display for PolicyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicyType::Main => f.write_str("main"),
+            PolicyType::Sub => f.write_str("sub"),
+            PolicyType::Other(n) => write!(f, "type-{n}"),
+        }
+    }
+}
+
 /// One `tmpl` of a policy: which SA the kernel must find for matching traffic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Template {
@@ -394,8 +424,7 @@ pub struct Policy {
     pub action: Action,
     pub priority: u32,
     pub index: u32,
-    /// `main` or `sub`.
-    pub ptype: String,
+    pub ptype: PolicyType,
     /// Flag names: `localok`, `icmp`.
     pub flags: Vec<String>,
     pub share: u8,

@@ -72,7 +72,7 @@ pub fn render_probe(probe: &Probe) -> String {
     ));
     if !probe.stale_instances.is_empty() {
         out.push_str(&format!(
-            "stale instances from killed runs: {} (remove with rmdir)\n",
+            "stale instances from killed runs: {} (remove with `xfrmdiag trace --remove-stale`)\n",
             probe.stale_instances.join(" ")
         ));
     }
@@ -246,4 +246,46 @@ fn protocols(list: &[u16]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xfrmdiag_trace::DropFilter;
+
+    const ICVFAIL: &str = "\
+  <idle>-0 [000] ..s2. 10.000001: xfrm_input <-xfrm4_rcv_spi
+  <idle>-0 [000] ..s2. 10.000002: esp_input <-xfrm_input
+  <idle>-0 [000] ..s2. 10.000003: xfrm_audit_state_icvfail <-xfrm_input
+  <idle>-0 [000] ..s2. 10.000004: kfree_skb: skbaddr=ffff8880041a2b00 protocol=2048 location=xfrm_input+0x1df/0x9c0 reason: NOT_SPECIFIED
+CPU:0 [LOST 3 EVENTS]
+";
+
+    #[test]
+    fn result_shows_drop_marker_and_loss() {
+        let result = TraceResult::from_text(ICVFAIL, None, &DropFilter::default());
+        let text = render_result(&result);
+        assert!(
+            text.starts_with("saved trace with function lines\n"),
+            "{text}"
+        );
+        assert!(text.contains("LOST 3 events"), "{text}");
+        let drop_row = text
+            .lines()
+            .find(|l| l.contains("NOT_SPECIFIED"))
+            .expect("drop row");
+        assert!(drop_row.contains("xfrm_input+0x1df"), "{drop_row}");
+        assert!(
+            drop_row.contains("xfrm_input > xfrm_audit_state_icvfail"),
+            "{drop_row}"
+        );
+        assert!(text.contains("sa-auth-failure"), "{text}");
+    }
+
+    #[test]
+    fn long_call_paths_keep_their_end() {
+        let path: Vec<String> = ["a", "b", "c", "d", "e", "f"].map(String::from).to_vec();
+        assert_eq!(short_path(&path), "… > c > d > e > f");
+        assert_eq!(short_path(&path[..2]), "a > b");
+    }
 }

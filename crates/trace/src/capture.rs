@@ -80,7 +80,8 @@ pub struct CaptureOptions {
     pub proc_root: PathBuf,
     /// Copy the raw trace text here.
     pub raw_path: Option<PathBuf>,
-    /// Per-CPU ring buffer of the instance.
+    /// Per-CPU ring buffer of the instance in KiB; 0 picks one: 32 MiB in total, between
+    /// 512 KiB and 4 MiB per CPU (a 128-CPU machine must not lose half a gigabyte to a trace).
     pub buffer_size_kb: u32,
     /// Events kept in the result; later ones still count in the summary (bounds memory).
     pub max_events: usize,
@@ -97,7 +98,7 @@ impl Default for CaptureOptions {
             tracefs: None,
             proc_root: PathBuf::from("/proc"),
             raw_path: None,
-            buffer_size_kb: 4096,
+            buffer_size_kb: 0,
             max_events: 1_000_000,
         }
     }
@@ -291,8 +292,12 @@ impl Capture {
         instance
             .write("tracing_on", "0")
             .map_err(|e| Error::io("write", instance.path("tracing_on"), e))?;
-        if options.buffer_size_kb > 0 {
-            let _ = instance.write("buffer_size_kb", &options.buffer_size_kb.to_string());
+        let buffer_kb = match options.buffer_size_kb {
+            0 => default_buffer_kb(&instance),
+            kb => kb,
+        };
+        if let Err(e) = instance.write("buffer_size_kb", &buffer_kb.to_string()) {
+            notes.push(format!("ring buffer left at its default size ({e})"));
         }
 
         let function_tracer = if options.functions || options.graph {
@@ -357,6 +362,11 @@ impl Capture {
             }
             None => None,
         };
+        // Recording starts before the reader: the ring buffer holds events until it is read, and
+        // an error here leaves no thread holding trace_pipe open (which would keep the instance).
+        instance
+            .write("tracing_on", "1")
+            .map_err(|e| Error::io("write", instance.path("tracing_on"), e))?;
         let reader = {
             let stop = stop_reader.clone();
             let counters = counters.clone();
@@ -366,9 +376,6 @@ impl Capture {
                 .spawn(move || read_pipe(pipe, guard, raw_file, stop, counters, stream))
                 .map_err(|e| Error::io("start reader thread for", pipe_path, e))?
         };
-        instance
-            .write("tracing_on", "1")
-            .map_err(|e| Error::io("write", instance.path("tracing_on"), e))?;
 
         Ok(Capture {
             options,
@@ -497,6 +504,15 @@ impl Drop for Capture {
             let _ = instance.remove();
         }
     }
+}
+
+/// 32 MiB shared by the CPUs the instance records on, 512 KiB to 4 MiB each.
+fn default_buffer_kb(instance: &Instance) -> u32 {
+    let cpus = std::fs::read_dir(instance.path("per_cpu"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+        .max(1) as u32;
+    (32 * 1024 / cpus).clamp(512, 4096)
 }
 
 /// Applies the function filter and sets the tracer; any refusal becomes `Refused`.

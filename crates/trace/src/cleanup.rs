@@ -6,6 +6,9 @@
 //! removes everything before the previous hook runs). Readers of `trace_pipe` poll
 //! [`stop_requested`] and close their files, because the kernel refuses to remove an instance
 //! whose `trace_pipe` is open.
+//!
+//! Because a signal ends the process here, other owners of resources register their cleanup with
+//! [`on_interrupt`] rather than installing a second handler.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,22 +19,32 @@ use std::time::{Duration, Instant};
 struct Registry {
     instances: Vec<PathBuf>,
     mounts: Vec<PathBuf>,
-    /// Commands started for a capture (`trace --exec`), terminated if we are interrupted.
-    children: Vec<u32>,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     instances: Vec::new(),
     mounts: Vec::new(),
-    children: Vec::new(),
 });
 static STOP: AtomicBool = AtomicBool::new(false);
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 static OPEN_READERS: AtomicUsize = AtomicUsize::new(0);
 static INSTALL: Once = Once::new();
-/// More work for the signal cleanup, registered by other parts of the program (see
-/// [`on_cleanup`]).
-static EXTRA: Mutex<Vec<fn()>> = Mutex::new(Vec::new());
+/// Other cleanup a signal must not skip (e.g. scratch namespaces of `demo`, the command of
+/// `trace --exec`), run by [`cleanup_all`] after the trace instances are removed.
+type Hook = Box<dyn Fn() + Send + Sync>;
+static HOOKS: Mutex<Vec<Hook>> = Mutex::new(Vec::new());
+
+/// Adds work to [`cleanup_all`], which runs when SIGINT/SIGTERM/SIGHUP interrupts the process
+/// (before it exits with 128+signal) and on a panic while a capture runs. The signal handling
+/// here ends the process: code that owns other resources (namespaces, sockets, child processes)
+/// registers their removal with this instead of installing its own handler, so one signal
+/// thread does all the cleanup and no second handler races it to exit.
+pub fn on_interrupt(hook: impl Fn() + Send + Sync + 'static) {
+    HOOKS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(Box::new(hook));
+}
 
 fn registry() -> std::sync::MutexGuard<'static, Registry> {
     // A panic while holding the lock must not stop the cleanup.
@@ -51,15 +64,6 @@ pub(crate) fn unregister_instance(dir: &Path) {
 /// True while `dir` is registered (not yet taken by the signal cleanup).
 pub(crate) fn is_registered_instance(dir: &Path) -> bool {
     registry().instances.iter().any(|d| d == dir)
-}
-
-/// A child process to send SIGTERM to when a signal interrupts the capture.
-pub fn register_child(pid: u32) {
-    registry().children.push(pid);
-}
-
-pub fn unregister_child(pid: u32) {
-    registry().children.retain(|&p| p != pid);
 }
 
 pub(crate) fn register_mount(mount_point: &Path) {
@@ -141,37 +145,27 @@ pub fn cleanup_all() {
     while OPEN_READERS.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let (instances, mounts, children) = {
+    let (instances, mounts) = {
         let mut reg = registry();
         (
             std::mem::take(&mut reg.instances),
             std::mem::take(&mut reg.mounts),
-            std::mem::take(&mut reg.children),
         )
     };
-    for pid in children {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
     for dir in instances {
         let _ = remove_instance_dir(&dir);
     }
     for mount in mounts {
         let _ = nix::mount::umount2(&mount, nix::mount::MntFlags::MNT_DETACH);
     }
-    let extra = EXTRA.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    for work in extra {
-        work();
+    for hook in HOOKS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        hook();
     }
 }
 
-/// Registers `work` to run in [`cleanup_all`] after the trace instances are removed (e.g. the
-/// demo's namespaces). One signal thread does all the cleanup, so no second handler races it to
-/// exit the process.
+/// [`on_interrupt`] for a plain function (kept for callers that use this name).
 pub fn on_cleanup(work: fn()) {
-    EXTRA.lock().unwrap_or_else(|p| p.into_inner()).push(work);
+    on_interrupt(work);
 }
 
 /// Installs the SIGINT/SIGTERM/SIGHUP cleanup thread and the panic hook (once per process).

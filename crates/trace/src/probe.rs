@@ -41,6 +41,8 @@ pub struct Probe {
     pub available_tracers: Vec<String>,
     /// Kernel lockdown mode (`none`, `integrity`, `confidentiality`) when the LSM is present.
     pub lockdown: Option<String>,
+    /// `kernel.ftrace_enabled`: when false the function tracer can be set but records nothing.
+    pub ftrace_enabled: Option<bool>,
     /// Whether a private instance could be created (and removed).
     pub instances: bool,
     pub instance_error: Option<String>,
@@ -62,7 +64,11 @@ pub struct Probe {
 }
 
 /// Probes tracefs at `tracefs` (or the usual place, mounting it for the probe if needed).
+///
+/// Installs the process-wide signal/panic cleanup ([`crate::cleanup::install_handlers`]): the
+/// probe creates an instance too, and a SIGTERM in the middle must not leave it behind.
 pub fn probe(tracefs: Option<&Path>) -> Result<Probe, Error> {
+    crate::cleanup::install_handlers();
     let fs = Tracefs::open(tracefs)?;
     // Unreadable control files mean no permission: say so rather than report "absent" for all.
     let available_tracers =
@@ -93,6 +99,9 @@ pub fn probe(tracefs: Option<&Path>) -> Result<Probe, Error> {
         mounted_for_probe: fs.mounted_by_us(),
         available_tracers,
         lockdown: lockdown(),
+        ftrace_enabled: std::fs::read_to_string("/proc/sys/kernel/ftrace_enabled")
+            .ok()
+            .map(|v| v.trim() != "0"),
         instances: false,
         instance_error: None,
         instance_tracers: Vec::new(),
@@ -254,6 +263,27 @@ pub(crate) fn kallsyms_has_addresses(proc_root: &Path) -> bool {
                 .next()
                 .is_some_and(|a| a.bytes().any(|b| b != b'0'))
         })
+}
+
+/// Removes `xfrmdiag-<pid>` instances whose process is gone (left by a run killed with SIGKILL,
+/// which no cleanup can catch). Returns the names removed. Only our own naming is touched, and
+/// the kernel refuses to remove an instance that is still being read.
+pub fn remove_stale_instances(tracefs: Option<&Path>) -> Result<Vec<String>, Error> {
+    crate::cleanup::install_handlers();
+    let fs = Tracefs::open(tracefs)?;
+    let mut removed = Vec::new();
+    for name in stale_instances(&fs) {
+        let dir = fs.path(&format!("instances/{name}"));
+        crate::cleanup::remove_instance_dir(&dir).map_err(|e| {
+            Error::io(
+                "remove stale trace instance",
+                fs.display(&format!("instances/{name}")),
+                e,
+            )
+        })?;
+        removed.push(name);
+    }
+    Ok(removed)
 }
 
 fn stale_instances(fs: &Tracefs) -> Vec<String> {

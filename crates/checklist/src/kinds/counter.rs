@@ -109,3 +109,66 @@ pub fn evaluate(check: &CounterCheck, before: &Snapshot, after: &Snapshot, what:
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::Verdict;
+    use crate::model::Int;
+
+    fn snap(value: u64, at_ns: u64) -> Snapshot {
+        let mut s = Snapshot::empty("t");
+        s.taken_at_unix_ns = at_ns;
+        s.add_counter("XfrmInNoStates", value);
+        s
+    }
+
+    fn check(min: Option<i64>, max: Option<i64>) -> CounterCheck {
+        CounterCheck {
+            counter: "XfrmInNoStates".into(),
+            window: Some("1s".into()),
+            around: None,
+            min: min.map(Int),
+            max: max.map(Int),
+        }
+    }
+
+    #[test]
+    fn bounds_on_the_delta() {
+        let (a, b) = (snap(10, 0), snap(13, 1_000_000_000));
+        assert_eq!(
+            evaluate(&check(None, Some(0)), &a, &b, "over 1s").verdict,
+            Verdict::Fail
+        );
+        assert_eq!(
+            evaluate(&check(Some(3), Some(3)), &a, &b, "over 1s").verdict,
+            Verdict::Pass
+        );
+        assert_eq!(
+            evaluate(&check(Some(4), None), &a, &b, "over 1s").verdict,
+            Verdict::Fail
+        );
+    }
+
+    #[test]
+    fn a_reset_counts_what_was_counted_since_and_says_so() {
+        let out = evaluate(&check(None, Some(0)), &snap(10, 0), &snap(2, 1), "over 1s");
+        assert_eq!(out.verdict, Verdict::Fail);
+        assert!(out.observed.unwrap().contains("reset (10 -> 2)"));
+    }
+
+    #[test]
+    fn a_counter_this_kernel_does_not_show_is_skipped() {
+        let mut c = check(None, Some(0));
+        c.counter = "XfrmInIptfsError".into();
+        let out = evaluate(&c, &snap(0, 0), &snap(0, 1), "over 1s");
+        assert_eq!(out.verdict, Verdict::Skip);
+    }
+
+    #[test]
+    fn catalog_decides_what_is_known() {
+        assert!(is_known("XfrmInNoStates"));
+        assert!(is_known("Udp.InErrors"));
+        assert!(!is_known("XfrmInNoState"));
+    }
+}

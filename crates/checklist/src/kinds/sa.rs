@@ -153,3 +153,104 @@ pub fn evaluate(check: &SaCheck, sas: &[Sa], now: u64) -> Outcome {
     }
     Outcome::pass(format!("{count} matching SA(s){larval_note}"), observed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::Verdict;
+    use crate::model::{Int, Mode, XfrmProto};
+
+    /// Two real SAs from a 6.18 kernel: a larval ACQUIRE state (SPI 0, reqid 9) and an
+    /// `allocspi` one (SPI 0x1f3c, reqid 4), both with a 30 s hard add-expire.
+    fn fixture() -> Vec<Sa> {
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/linux-6.18-netlink-sa-larval/getsa-dump.bin"
+        ))
+        .expect("fixture");
+        xfrmdiag_inventory::sas_from_netlink_bytes(&bytes).expect("decodes")
+    }
+
+    fn check() -> SaCheck {
+        SaCheck {
+            src: None,
+            dst: None,
+            proto: Some(XfrmProto::Esp),
+            spi: Some(Int(0x1f3c)),
+            mode: Some(Mode::Tunnel),
+            encap: None,
+            reqid: Some(Int(4)),
+            min_count: None,
+            max_count: None,
+            lifetime_margin_percent: None,
+            include_larval: true,
+        }
+    }
+
+    #[test]
+    fn hard_add_expire_near_its_end_fails() {
+        let sas = fixture();
+        let sa = sas.iter().find(|s| s.spi.0 == 0x1f3c).expect("allocspi SA");
+        let added = sa.lifetime.current.add_time;
+        // 5 of 30 s used: fine with the default 10 % margin.
+        assert_eq!(evaluate(&check(), &sas, added + 5).verdict, Verdict::Pass);
+        // 28 of 30 s (93 %) is within 10 % of the end.
+        let near = evaluate(&check(), &sas, added + 28);
+        assert_eq!(near.verdict, Verdict::Fail);
+        assert!(
+            near.reason.contains("28 of 30 s since added"),
+            "{}",
+            near.reason
+        );
+        // A 5 % margin lets 93 % pass.
+        let mut relaxed = check();
+        relaxed.lifetime_margin_percent = Some(Int(5));
+        assert_eq!(evaluate(&relaxed, &sas, added + 28).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn larval_states_are_reported_but_not_counted_by_default() {
+        let sas = fixture();
+        let mut c = check();
+        c.include_larval = false;
+        c.spi = None;
+        c.reqid = None;
+        let out = evaluate(&c, &sas, 0);
+        assert_eq!(out.verdict, Verdict::Fail);
+        assert!(out.reason.contains("2 more larval"), "{}", out.reason);
+        c.include_larval = true;
+        c.max_count = Some(Int(1));
+        let out = evaluate(&c, &sas, 0);
+        assert_eq!(out.verdict, Verdict::Fail, "two match, at most one allowed");
+        assert!(out.reason.contains("expected at most 1"), "{}", out.reason);
+    }
+
+    #[test]
+    fn encap_none_and_espinudp_are_told_apart() {
+        use crate::model::Encap as Want;
+        let plain = fixture()
+            .into_iter()
+            .find(|s| s.spi.0 == 0x1f3c)
+            .expect("allocspi SA");
+        let mut natt = plain.clone();
+        natt.spi = xfrmdiag_inventory::Spi(0x2000);
+        natt.encap = Some(xfrmdiag_inventory::Encap {
+            encap_type: "espinudp".into(),
+            sport: 4500,
+            dport: 4500,
+            oa: None,
+        });
+        let sas = vec![plain, natt];
+        let mut c = check();
+        c.spi = None;
+        c.encap = Some(Want::Espinudp);
+        let out = evaluate(&c, &sas, 0);
+        assert_eq!(out.verdict, Verdict::Pass);
+        assert!(out.observed.unwrap().contains("encap espinudp 4500:4500"));
+        c.encap = Some(Want::None);
+        c.max_count = Some(Int(1));
+        assert_eq!(evaluate(&c, &sas, 0).verdict, Verdict::Pass);
+        c.encap = Some(Want::Espintcp);
+        assert_eq!(evaluate(&c, &sas, 0).verdict, Verdict::Fail);
+    }
+}

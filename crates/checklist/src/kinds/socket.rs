@@ -7,8 +7,6 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
-use xfrmdiag_netns::Netns;
-
 use super::{in_netns, Context, Outcome};
 use crate::model::{Family, SocketCheck, SocketProto};
 
@@ -72,9 +70,9 @@ fn v6_name(proto: SocketProto) -> &'static str {
     }
 }
 
-/// /proc/thread-self/net under the context's proc root: the netns of the reading thread.
+/// /proc/thread-self/net under the context's proc root: the netns of the reading thread
+/// (/proc/net would show the main thread's namespace; see `Netns::proc_net_dir`).
 fn net_dir(ctx: &Context) -> PathBuf {
-    let _ = Netns::proc_net_dir(); // documents why: /proc/net would follow the main thread
     ctx.proc_root.join("thread-self").join("net")
 }
 
@@ -105,10 +103,16 @@ pub fn evaluate(check: &SocketCheck, entries: &[SocketEntry]) -> Outcome {
             .filter(|e| check.proto == SocketProto::Udp || e.state == TCP_LISTEN)
             .map(endpoint)
             .collect();
-        Some(if others.is_empty() {
-            format!("no {proto} sockets bound")
-        } else {
-            format!("bound: {}", others.join(", "))
+        // A busy host has hundreds of sockets: show a few, count the rest.
+        const SHOWN: usize = 8;
+        Some(match others.len() {
+            0 => format!("no {proto} sockets bound"),
+            n if n <= SHOWN => format!("bound: {}", others.join(", ")),
+            n => format!(
+                "bound: {}, and {} more",
+                others[..SHOWN].join(", "),
+                n - SHOWN
+            ),
         })
     } else {
         Some(
