@@ -155,7 +155,7 @@ pub const CATALOG: &[Cause] = &[
     cause!(
         "nat-t-socket-missing",
         "ESP-in-UDP arrived but no NAT-T socket is bound on its port",
-        "receiver XfrmInTmplMismatch with the drop in __udp4_lib_rcv/__udp6_lib_rcv and an inbound SA with UDP encapsulation",
+        "receiver XfrmInTmplMismatch while an SA encapsulates in UDP, with the drop in __udp4_lib_rcv/__udp6_lib_rcv (reason NOT_SPECIFIED on 6.12) or no socket bound on the encap port",
         "run the IKE daemon that owns port 4500 (it sets UDP_ENCAP_ESPINUDP), or use the port the SA's encap names"
     ),
     cause!(
