@@ -13,11 +13,10 @@ use xfrmdiag_trace::{Capture, CaptureOptions, DropFilter, FunctionTracer, TraceR
 #[allow(unused_imports)]
 use crate::util::*;
 
-/// Trace tests compare global tracefs state: run them one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+/// Trace tests compare global tracefs state: one at a time, and no other test (or suite on this
+/// machine) captures meanwhile.
+fn serial() -> TracefsGuard {
+    tracefs_exclusive()
 }
 
 /// True when this host can trace events; otherwise prints why the test skips.
@@ -107,12 +106,12 @@ impl PrivateMounts {
             .any(|l| l.contains(" /sys/kernel/tracing ") && l.contains(" - tracefs "))
     }
 
-    /// Waits until the subject's instance exists and records (seen through its namespace).
+    /// Waits until the subject's instance exists and records. Looked at through a tracefs handle
+    /// of this test process (a private mount when none is mounted): the subject's own mount, if it
+    /// made one, is private to it and visible nowhere else.
     fn wait_for_capture(&self, pid: u32) -> bool {
-        let on = format!(
-            "/proc/{}/root/sys/kernel/tracing/instances/xfrmdiag-{pid}/tracing_on",
-            self.holder.id()
-        );
+        let tracefs = xfrmdiag_trace::Tracefs::open(None).expect("open tracefs");
+        let on = tracefs.path(&format!("instances/xfrmdiag-{pid}/tracing_on"));
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if std::fs::read_to_string(&on).is_ok_and(|s| s.trim() == "1") {
@@ -650,6 +649,66 @@ fn root_trace_leaves_tracefs_as_found_on_exit_and_errors() {
     }
 }
 
+/// Two runs at once, tracefs possibly unmounted: both capture, and neither the mount table (a
+/// tracefs one of them needs is a private mount) nor the tracefs state changes, during or after.
+#[test]
+fn root_trace_two_concurrent_runs_both_succeed_and_leave_tracefs_as_found() {
+    let _serial = serial();
+    if !can_trace("root_trace_two_concurrent_runs_both_succeed_and_leave_tracefs_as_found") {
+        return;
+    }
+    let mounts = PrivateMounts::new();
+    let mounted_before = mounts.tracefs_mounted();
+    let before = read_state();
+    let start = || {
+        mounts
+            .xfrmdiag()
+            .args(["trace", "--window", "2s", "--json", "--summary-only"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (start(), start());
+    let pids = [first.id(), second.id()];
+    let both_capturing = pids.iter().all(|pid| mounts.wait_for_capture(*pid));
+    let mounted_during = mounts.tracefs_mounted();
+    let outputs = [
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    ];
+    for out in &outputs {
+        assert_success(out);
+    }
+    assert!(both_capturing, "both runs had their instance recording");
+    assert_eq!(
+        mounted_during, mounted_before,
+        "tracefs mount during two runs"
+    );
+    let instances: Vec<String> = outputs
+        .iter()
+        .map(|out| {
+            json(out)["instance"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        instances,
+        pids.map(|pid| format!("xfrmdiag-{pid}")),
+        "each run had its own instance"
+    );
+    for pid in pids {
+        assert_same_state(&before, pid, "two concurrent runs");
+    }
+    assert_eq!(
+        mounts.tracefs_mounted(),
+        mounted_before,
+        "tracefs mount after two runs"
+    );
+}
+
 #[test]
 fn root_trace_leaves_tracefs_as_found_on_sigint_and_sigterm_mid_capture() {
     use nix::sys::signal::{kill, Signal};
@@ -671,10 +730,17 @@ fn root_trace_leaves_tracefs_as_found_on_sigint_and_sigterm_mid_capture() {
             .unwrap();
         let pid = child.id();
         let started = mounts.wait_for_capture(pid);
+        // Even while it traces, the subject's mount namespace looks as found (a tracefs it had
+        // to mount is private to the process).
+        let mounted_during = mounts.tracefs_mounted();
         kill(Pid::from_raw(pid as i32), signal).unwrap();
         let status = child.wait().unwrap();
         assert!(started, "capture of pid {pid} never started");
         assert_eq!(status.code(), Some(code), "{signal} mid-capture");
+        assert_eq!(
+            mounted_during, mounted_before,
+            "tracefs mount during a capture"
+        );
         assert_same_state(&before, pid, &format!("{signal} mid-capture"));
         assert_eq!(
             mounts.tracefs_mounted(),

@@ -1,7 +1,12 @@
 //! A small harness: run the binary, skip honestly when a capability is absent.
 #![allow(dead_code)]
 
+use std::cell::Cell;
+use std::fs::File;
 use std::process::{Command, Output};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use nix::fcntl::{Flock, FlockArg};
 
 #[allow(unused_imports)]
 pub use xfrmdiag_netns::scratch::{ScratchNetns, VethPair};
@@ -13,9 +18,110 @@ pub fn xfrmdiag() -> Command {
     cmd
 }
 
-/// Runs `xfrmdiag ARGS…` and returns its output.
+/// Runs `xfrmdiag ARGS…` and returns its output. Commands that may capture a trace (diagnose,
+/// demo, trace, check) hold [`tracefs_shared`] while they run.
 pub fn run(args: &[&str]) -> Output {
+    let _tracefs = args
+        .iter()
+        .any(|a| matches!(*a, "diagnose" | "demo" | "trace" | "check"))
+        .then(tracefs_shared);
     xfrmdiag().args(args).output().expect("run xfrmdiag")
+}
+
+// ---------------------------------------------------------------------------------------------
+// tracefs is one global state shared by every test (and every process) on the machine.
+
+/// In this process: readers = tests that capture, the writer = a test comparing tracefs state.
+static TRACEFS: RwLock<()> = RwLock::new(());
+/// The same across processes (suites of other developers running at the same time).
+const TRACEFS_LOCK_FILE: &str = "/run/lock/xfrmdiag-tests-tracefs.lock";
+
+thread_local! {
+    /// What this thread already holds, so nested calls (a test holding the lock calls [`run`])
+    /// do not deadlock on themselves.
+    static HELD: Cell<Held> = const { Cell::new(Held::Nothing) };
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Held {
+    Nothing,
+    Shared,
+    Exclusive,
+}
+
+/// Held tracefs access; released on drop.
+#[must_use = "the lock is released when this is dropped"]
+pub struct TracefsGuard {
+    /// False when the thread already held a lock at least as strong (nothing to release).
+    owner: bool,
+    _flock: Option<Flock<File>>,
+    _shared: Option<RwLockReadGuard<'static, ()>>,
+    _exclusive: Option<RwLockWriteGuard<'static, ()>>,
+}
+
+impl Drop for TracefsGuard {
+    fn drop(&mut self) {
+        if self.owner {
+            HELD.with(|h| h.set(Held::Nothing));
+        }
+    }
+}
+
+/// For tests that compare the global tracefs state (instances, current_tracer, set_event, the
+/// mount table) before and after: nothing else captures meanwhile. Poison-tolerant.
+pub fn tracefs_exclusive() -> TracefsGuard {
+    match HELD.with(Cell::get) {
+        Held::Exclusive => return nested(),
+        Held::Shared => panic!("tracefs_exclusive() while this thread holds tracefs_shared()"),
+        Held::Nothing => {}
+    }
+    let guard = TRACEFS.write().unwrap_or_else(|p| p.into_inner());
+    let flock = lock_file(FlockArg::LockExclusive);
+    HELD.with(|h| h.set(Held::Exclusive));
+    TracefsGuard {
+        owner: true,
+        _flock: flock,
+        _shared: None,
+        _exclusive: Some(guard),
+    }
+}
+
+/// For tests that capture (diagnose, demo, trace capture, checks that probe or trace): any number
+/// at once, but never while a test compares tracefs state. Poison-tolerant.
+pub fn tracefs_shared() -> TracefsGuard {
+    if HELD.with(Cell::get) != Held::Nothing {
+        return nested();
+    }
+    let guard = TRACEFS.read().unwrap_or_else(|p| p.into_inner());
+    let flock = lock_file(FlockArg::LockShared);
+    HELD.with(|h| h.set(Held::Shared));
+    TracefsGuard {
+        owner: true,
+        _flock: flock,
+        _shared: Some(guard),
+        _exclusive: None,
+    }
+}
+
+fn nested() -> TracefsGuard {
+    TracefsGuard {
+        owner: false,
+        _flock: None,
+        _shared: None,
+        _exclusive: None,
+    }
+}
+
+/// flock on a file under /run/lock; None (this process only) when it cannot be opened.
+fn lock_file(how: FlockArg) -> Option<Flock<File>> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(TRACEFS_LOCK_FILE)
+        .ok()?;
+    Flock::lock(file, how).ok()
 }
 
 /// Stdout of a run as UTF-8.

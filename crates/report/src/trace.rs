@@ -34,7 +34,7 @@ fn tracer_line(support: &TracerSupport) -> String {
 pub fn render_probe(probe: &Probe) -> String {
     let mut out = String::new();
     let mounted = if probe.mounted_for_probe {
-        " (was not mounted: mounted for the probe and unmounted again)"
+        " (was not mounted: probed through a private mount only this process saw)"
     } else {
         ""
     };

@@ -265,7 +265,7 @@ const SYMBOLIZED_NOTE: &str =
 pub struct Capture {
     options: CaptureOptions,
     // Field order matters for Drop: the reader closes trace_pipe, then the instance goes, then
-    // tracefs is unmounted if we mounted it.
+    // a private tracefs mount (if we made one) goes with the handle.
     reader: Option<JoinHandle<ReaderOutput>>,
     stop_reader: Arc<AtomicBool>,
     counters: Arc<Counters>,

@@ -1,6 +1,7 @@
 //! Leaving the system as found, whatever happens.
 //!
-//! Every instance we create and every tracefs mount we make is registered here. Normal paths
+//! Every instance we create is registered here (a tracefs we mount is private to the process and
+//! vanishes with it, see `tracefs::mount_private`). Normal paths
 //! remove them through `Drop`; [`install_handlers`] covers the rest: SIGINT, SIGTERM and SIGHUP
 //! (a thread removes everything, then the process exits with 128+signal) and panics (a hook
 //! removes everything before the previous hook runs). Readers of `trace_pipe` poll
@@ -18,12 +19,10 @@ use std::time::{Duration, Instant};
 #[derive(Default)]
 struct Registry {
     instances: Vec<PathBuf>,
-    mounts: Vec<PathBuf>,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     instances: Vec::new(),
-    mounts: Vec::new(),
 });
 static STOP: AtomicBool = AtomicBool::new(false);
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
@@ -64,24 +63,6 @@ pub(crate) fn unregister_instance(dir: &Path) {
 /// True while `dir` is registered (not yet taken by the signal cleanup).
 pub(crate) fn is_registered_instance(dir: &Path) -> bool {
     registry().instances.iter().any(|d| d == dir)
-}
-
-pub(crate) fn register_mount(mount_point: &Path) {
-    registry().mounts.push(mount_point.to_path_buf());
-}
-
-/// Unmounts a tracefs we mounted (lazily: a handle still open elsewhere keeps working).
-pub(crate) fn unmount(mount_point: &Path) {
-    let mut reg = registry();
-    if let Some(i) = reg.mounts.iter().position(|m| m == mount_point) {
-        reg.mounts.remove(i);
-        let _ = nix::mount::umount2(mount_point, nix::mount::MntFlags::MNT_DETACH);
-    } else if interrupted() {
-        // The signal thread took it and is unmounting it: returning now could let the process
-        // exit first and leave the mount behind.
-        drop(reg);
-        wait_for_exit();
-    }
 }
 
 /// True once a signal or panic asked every capture to stop.
@@ -138,25 +119,16 @@ pub(crate) fn remove_instance_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Stops readers, removes every registered instance and unmounts what we mounted.
+/// Stops readers and removes every registered instance.
 pub fn cleanup_all() {
     STOP.store(true, Ordering::SeqCst);
     let deadline = Instant::now() + Duration::from_secs(2);
     while OPEN_READERS.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let (instances, mounts) = {
-        let mut reg = registry();
-        (
-            std::mem::take(&mut reg.instances),
-            std::mem::take(&mut reg.mounts),
-        )
-    };
+    let instances = std::mem::take(&mut registry().instances);
     for dir in instances {
         let _ = remove_instance_dir(&dir);
-    }
-    for mount in mounts {
-        let _ = nix::mount::umount2(&mount, nix::mount::MntFlags::MNT_DETACH);
     }
     for hook in HOOKS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
         hook();
@@ -189,7 +161,7 @@ pub fn install_handlers() {
         std::panic::set_hook(Box::new(move |info| {
             let busy = {
                 let reg = registry();
-                !reg.instances.is_empty() || !reg.mounts.is_empty()
+                !reg.instances.is_empty()
             };
             if busy {
                 cleanup_all();

@@ -35,7 +35,7 @@ pub struct EventSupport {
 pub struct Probe {
     /// Where tracefs is mounted.
     pub tracefs: PathBuf,
-    /// True when tracefs was not mounted: the probe mounted it and unmounted it again.
+    /// True when tracefs was not mounted: the probe used a private mount (invisible to others).
     pub mounted_for_probe: bool,
     /// Global `available_tracers`.
     pub available_tracers: Vec<String>,

@@ -1,4 +1,4 @@
-//! Finding tracefs, mounting it when absent (and unmounting it after), and its private instances.
+//! Finding tracefs, mounting a private one when absent, and its private instances.
 //!
 //! All access goes through an open handle on the tracefs root (`/proc/self/fd/N/...`), so another
 //! process unmounting `/sys/kernel/tracing` while we trace cannot strand our instance.
@@ -14,7 +14,7 @@ use crate::{cleanup, Error};
 /// Where tracefs is mounted on current systems (and where we mount it when nobody has).
 pub const DEFAULT_MOUNT: &str = "/sys/kernel/tracing";
 
-/// An open tracefs. Unmounts it on drop when this process mounted it.
+/// An open tracefs (a private mount, invisible to other processes, when none was mounted).
 #[derive(Debug)]
 pub struct Tracefs {
     mount_point: PathBuf,
@@ -25,8 +25,8 @@ pub struct Tracefs {
 }
 
 impl Tracefs {
-    /// Opens tracefs at `explicit`, or finds it in /proc/self/mountinfo, or mounts it at
-    /// /sys/kernel/tracing (unmounted again when this value is dropped).
+    /// Opens tracefs at `explicit`, or finds it in /proc/self/mountinfo, or mounts a private one
+    /// (see [`mount_private`]; gone when this value is dropped).
     pub fn open(explicit: Option<&Path>) -> Result<Tracefs, Error> {
         if let Some(path) = explicit {
             if !path.join("trace").exists() && !path.join("instances").exists() {
@@ -43,23 +43,25 @@ impl Tracefs {
         if let Some(found) = find_in_mountinfo(&mountinfo) {
             return Ok(Tracefs::with_handle(found, false));
         }
-        let target = Path::new(DEFAULT_MOUNT);
-        nix::mount::mount(
-            Some("nodev"),
-            target,
-            Some("tracefs"),
-            nix::mount::MsFlags::MS_NOSUID
-                | nix::mount::MsFlags::MS_NODEV
-                | nix::mount::MsFlags::MS_NOEXEC,
-            None::<&str>,
-        )
-        .map_err(|e| Error::Unavailable {
+        let dir = mount_private().map_err(|e| Error::Unavailable {
             detail: format!(
-                "not mounted, and mounting it at {DEFAULT_MOUNT} failed: {e}: run as root, or mount it with `mount -t tracefs nodev {DEFAULT_MOUNT}` (needs CONFIG_TRACING)"
+                "not mounted, and mounting a private tracefs failed: {e}: run as root, or mount it with `mount -t tracefs nodev {DEFAULT_MOUNT}` (needs CONFIG_TRACING)"
             ),
         })?;
-        cleanup::register_mount(target);
-        Ok(Tracefs::with_handle(target.to_path_buf(), true))
+        let via_fd = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+        if !via_fd.join("trace").exists() {
+            return Err(Error::Unavailable {
+                detail: format!(
+                    "not mounted, and the private tracefs mount is not reachable through /proc/self/fd: mount it with `mount -t tracefs nodev {DEFAULT_MOUNT}`"
+                ),
+            });
+        }
+        Ok(Tracefs {
+            mount_point: PathBuf::from(DEFAULT_MOUNT),
+            root: via_fd,
+            _dir: Some(dir),
+            mounted_by_us: true,
+        })
     }
 
     fn with_handle(mount_point: PathBuf, mounted_by_us: bool) -> Tracefs {
@@ -88,7 +90,7 @@ impl Tracefs {
         &self.mount_point
     }
 
-    /// True when this process mounted it (and will unmount it).
+    /// True when this process mounted it (privately; nobody else sees the mount).
     pub fn mounted_by_us(&self) -> bool {
         self.mounted_by_us
     }
@@ -109,13 +111,41 @@ impl Tracefs {
     }
 }
 
-impl Drop for Tracefs {
-    fn drop(&mut self) {
-        if self.mounted_by_us {
-            self._dir = None;
-            cleanup::unmount(&self.mount_point);
-        }
-    }
+/// Mounts tracefs where only this process can see it and returns a handle on its root.
+///
+/// Why private: a mount at /sys/kernel/tracing would be visible to every other process while we
+/// trace (other tools and concurrent runs see the mount table change, and a SIGKILL would leave it
+/// behind). Instead a short-lived thread unshares its mount namespace, makes it private (so nothing
+/// propagates back to the host's shared mounts), mounts tracefs there and opens it. When the thread
+/// exits its namespace goes away and the mount lives on, detached, only as long as our handle: the
+/// global mount table never changes and there is nothing to unmount. (tracefs is one filesystem:
+/// the instance we create in it is still the kernel's one global tracing state.)
+fn mount_private() -> Result<File, String> {
+    let worker = std::thread::spawn(|| -> Result<File, String> {
+        use nix::mount::{mount, MsFlags};
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .map_err(|e| format!("unshare(CLONE_NEWNS): {e}"))?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(|e| format!("making the private mount namespace private: {e}"))?;
+        mount(
+            Some("nodev"),
+            DEFAULT_MOUNT,
+            Some("tracefs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None::<&str>,
+        )
+        .map_err(|e| format!("mount -t tracefs at {DEFAULT_MOUNT}: {e}"))?;
+        File::open(DEFAULT_MOUNT).map_err(|e| format!("open {DEFAULT_MOUNT}: {e}"))
+    });
+    worker
+        .join()
+        .map_err(|_| "the mounting thread panicked".to_string())?
 }
 
 /// The tracefs mount point in mountinfo text, preferring /sys/kernel/tracing; falls back to the
