@@ -92,6 +92,7 @@ fn code(out: &std::process::Output) -> i32 {
 
 #[test]
 fn root_sysctl_reads_the_value_of_the_namespace() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_sysctl_reads_the_value_of_the_namespace") {
         return;
     }
@@ -174,6 +175,7 @@ equals = 1
 
 #[test]
 fn root_socket_sees_udp_sockets_bound_in_the_namespace() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_socket_sees_udp_sockets_bound_in_the_namespace") {
         return;
     }
@@ -241,6 +243,7 @@ present = false
 
 #[test]
 fn root_module_or_feature_reports_what_the_kernel_has() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_module_or_feature_reports_what_the_kernel_has") {
         return;
     }
@@ -299,6 +302,7 @@ feature = "esp4"
 
 #[test]
 fn root_junit_parses_back_with_the_same_counts() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_junit_parses_back_with_the_same_counts") {
         return;
     }
@@ -470,6 +474,7 @@ fn builtins_are_listed_and_unknown_ones_rejected() {
 
 #[test]
 fn root_builtin_host_ready_runs_every_check() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_builtin_host_ready_runs_every_check") {
         return;
     }
@@ -534,6 +539,7 @@ fn example_checklists_are_valid() {
 
 #[test]
 fn root_policy_and_default_policy_checks_read_the_namespace_configuration() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_policy_and_default_policy_checks_read_the_namespace_configuration") {
         return;
     }
@@ -648,6 +654,7 @@ action = "block"
 
 #[test]
 fn root_sa_checks_count_match_and_watch_lifetimes() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_sa_checks_count_match_and_watch_lifetimes") {
         return;
     }
@@ -808,6 +815,7 @@ impl Drop for BlockedSender {
 
 #[test]
 fn root_counter_checks_measure_deltas_over_a_window_and_around_a_check() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_counter_checks_measure_deltas_over_a_window_and_around_a_check") {
         return;
     }
@@ -899,6 +907,7 @@ min = 1
 
 #[test]
 fn root_trace_capability_agrees_with_the_trace_probe() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_trace_capability_agrees_with_the_trace_probe") {
         return;
     }
@@ -968,6 +977,7 @@ event = "skb:no_such_event"
 
 #[test]
 fn root_without_root_a_checklist_needing_it_is_an_environment_error() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_without_root_a_checklist_needing_it_is_an_environment_error") {
         return;
     }
@@ -1012,6 +1022,7 @@ fn root_without_root_a_checklist_needing_it_is_an_environment_error() {
 
 #[test]
 fn root_each_check_can_name_its_own_namespace() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_each_check_can_name_its_own_namespace") {
         return;
     }
@@ -1079,6 +1090,7 @@ fn json_summary_fail(out: &std::process::Output) -> u64 {
 
 #[test]
 fn root_diagnose_check_expects_a_verdict_from_a_real_test_flow() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_diagnose_check_expects_a_verdict_from_a_real_test_flow") {
         return;
     }
@@ -1165,6 +1177,7 @@ max = 0
 
 #[test]
 fn root_site_to_site_example_on_a_gateway_whose_ike_never_finished() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_site_to_site_example_on_a_gateway_whose_ike_never_finished") {
         return;
     }

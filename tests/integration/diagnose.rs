@@ -70,6 +70,7 @@ fn pair(test: &str) -> Option<VethPair> {
 
 #[test]
 fn root_healthy_flow_is_delivered_and_exits_0() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_healthy_flow_is_delivered_and_exits_0") else {
         return;
     };
@@ -85,6 +86,7 @@ fn root_healthy_flow_is_delivered_and_exits_0() {
 
 #[test]
 fn root_healthy_ipv6_flow_is_delivered() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_healthy_ipv6_flow_is_delivered") else {
         return;
     };
@@ -95,6 +97,7 @@ fn root_healthy_ipv6_flow_is_delivered() {
 
 #[test]
 fn root_plain_udp_into_inbound_esp_policy_is_template_mismatch() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_plain_udp_into_inbound_esp_policy_is_template_mismatch") else {
         return;
     };
@@ -141,6 +144,7 @@ fn root_plain_udp_into_inbound_esp_policy_is_template_mismatch() {
 
 #[test]
 fn root_outbound_template_without_sa_is_no_outbound_sa() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_outbound_template_without_sa_is_no_outbound_sa") else {
         return;
     };
@@ -176,6 +180,7 @@ fn root_outbound_template_without_sa_is_no_outbound_sa() {
 
 #[test]
 fn root_outbound_block_policy_is_policy_block_out_with_eperm() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_outbound_block_policy_is_policy_block_out_with_eperm") else {
         return;
     };
@@ -195,6 +200,7 @@ fn root_outbound_block_policy_is_policy_block_out_with_eperm() {
 
 #[test]
 fn root_default_inbound_block_is_no_inbound_policy() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_default_inbound_block_is_no_inbound_policy") else {
         return;
     };
@@ -208,6 +214,7 @@ fn root_default_inbound_block_is_no_inbound_policy() {
 
 #[test]
 fn root_inbound_block_policy_is_policy_block_in() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_inbound_block_policy_is_policy_block_in") else {
         return;
     };
@@ -224,6 +231,7 @@ fn root_inbound_block_policy_is_policy_block_in() {
 
 #[test]
 fn root_closed_port_is_no_socket() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_closed_port_is_no_socket") else {
         return;
     };
@@ -239,6 +247,7 @@ fn root_closed_port_is_no_socket() {
 
 #[test]
 fn root_closed_ipv6_port_is_no_socket() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_closed_ipv6_port_is_no_socket") else {
         return;
     };
@@ -250,6 +259,7 @@ fn root_closed_ipv6_port_is_no_socket() {
 
 #[test]
 fn root_strict_rp_filter_with_asymmetric_route_is_rp_filter() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_strict_rp_filter_with_asymmetric_route_is_rp_filter") else {
         return;
     };
@@ -293,6 +303,7 @@ fn root_strict_rp_filter_with_asymmetric_route_is_rp_filter() {
 
 #[test]
 fn root_listener_alone_reports_what_arrived() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_listener_alone_reports_what_arrived") else {
         return;
     };
@@ -332,6 +343,7 @@ fn root_listener_alone_reports_what_arrived() {
 
 #[test]
 fn root_saved_evidence_reruns_to_the_same_verdict() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_saved_evidence_reruns_to_the_same_verdict") else {
         return;
     };
@@ -351,6 +363,7 @@ fn root_saved_evidence_reruns_to_the_same_verdict() {
 
 #[test]
 fn root_missing_namespace_is_a_one_line_error_exit_2() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_missing_namespace_is_a_one_line_error_exit_2") {
         return;
     }
@@ -399,6 +412,7 @@ fn demo_lists_its_scenarios() {
 
 #[test]
 fn root_demo_all_names_every_injected_fault_and_leaves_nothing() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_demo_all_names_every_injected_fault_and_leaves_nothing") {
         return;
     }
@@ -437,6 +451,7 @@ fn demo_namespaces_of(pid: u32) -> Vec<String> {
 
 #[test]
 fn root_demo_classic_prints_verdict_then_evidence_then_fix() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_demo_classic_prints_verdict_then_evidence_then_fix") {
         return;
     }
@@ -451,6 +466,7 @@ fn root_demo_classic_prints_verdict_then_evidence_then_fix() {
 
 #[test]
 fn root_demo_interrupted_removes_its_namespaces() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_demo_interrupted_removes_its_namespaces") {
         return;
     }
@@ -712,6 +728,7 @@ fn analyze_of_the_wrong_key_case_is_certain_with_marker_and_counter() {
 
 #[test]
 fn root_unreachable_route_is_no_route() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_unreachable_route_is_no_route") else {
         return;
     };
@@ -727,6 +744,7 @@ fn root_unreachable_route_is_no_route() {
 
 #[test]
 fn root_blackhole_route_is_no_route() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_blackhole_route_is_no_route") else {
         return;
     };
@@ -752,6 +770,7 @@ fn slow_application(ns: &ScratchNetns, port: u16) -> std::net::UdpSocket {
 
 #[test]
 fn root_port_held_by_the_application_is_observed_not_bound() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_port_held_by_the_application_is_observed_not_bound") else {
         return;
     };
@@ -781,6 +800,7 @@ fn root_port_held_by_the_application_is_observed_not_bound() {
 
 #[test]
 fn root_application_not_reading_is_socket_buffer_full() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_application_not_reading_is_socket_buffer_full") else {
         return;
     };
@@ -799,6 +819,7 @@ fn root_application_not_reading_is_socket_buffer_full() {
 
 #[test]
 fn root_exec_as_the_test_send_is_judged_by_both_sides() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_exec_as_the_test_send_is_judged_by_both_sides") else {
         return;
     };
@@ -826,6 +847,7 @@ fn root_exec_as_the_test_send_is_judged_by_both_sides() {
 
 #[test]
 fn root_gateway_without_forward_policy_is_forward_policy_missing() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     if !can_use_netns("root_gateway_without_forward_policy_is_forward_policy_missing") {
         return;
     }
@@ -910,6 +932,7 @@ fn root_gateway_without_forward_policy_is_forward_policy_missing() {
 
 #[test]
 fn root_far_end_of_the_link_down_is_tx_drop() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_far_end_of_the_link_down_is_tx_drop") else {
         return;
     };
@@ -925,6 +948,7 @@ fn root_far_end_of_the_link_down_is_tx_drop() {
 
 #[test]
 fn root_frames_to_the_wrong_mac_are_not_reached() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_frames_to_the_wrong_mac_are_not_reached") else {
         return;
     };
@@ -1079,6 +1103,7 @@ mod peer_ssh {
 
     #[test]
     fn root_ssh_peer_covers_both_hosts() {
+        let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
         let test = "root_ssh_peer_covers_both_hosts";
         let Some(p) = pair(test) else { return };
         let Some(s) = sshd(&p, test) else { return };
@@ -1121,6 +1146,7 @@ mod peer_ssh {
 
     #[test]
     fn root_ssh_peer_failures_are_clear_and_leave_nothing_running() {
+        let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
         let test = "root_ssh_peer_failures_are_clear_and_leave_nothing_running";
         let Some(p) = pair(test) else { return };
         let Some(s) = sshd(&p, test) else { return };
@@ -1171,6 +1197,7 @@ mod peer_ssh {
 
 #[test]
 fn root_df_datagram_over_the_path_mtu_is_outbound_mtu() {
+    let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
     let Some(p) = pair("root_df_datagram_over_the_path_mtu_is_outbound_mtu") else {
         return;
     };
