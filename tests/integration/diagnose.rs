@@ -936,13 +936,33 @@ fn root_far_end_of_the_link_down_is_tx_drop() {
     let Some(p) = pair("root_far_end_of_the_link_down_is_tx_drop") else {
         return;
     };
-    // veth refuses to transmit while its peer is down; UDP hides the ENOBUFS from sendto.
     p.b.ip(&["link", "set", "veth-b", "down"]).unwrap();
+    // veth-a loses its carrier at once, but its queue changes only when linkwatch handles that:
+    // at once, or up to a second later when other links changed just before (tests running
+    // alongside). Until then veth refuses each datagram itself (Udp.SndbufErrors, Ip.OutDiscards);
+    // after, the noop qdisc takes them (QDISC_DROP, tx_dropped only). linkwatch sets the
+    // operational state right before it swaps the queue: wait for it, so the steady state of a
+    // link that is down is what the test sees.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let link = p.a.ip(&["-o", "link", "show", "veth-a"]).unwrap();
+        if !link.contains("state UP ") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "veth-a never lost its carrier: {link}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let (code, v) = diagnose_pair(&p, &p.b_v4, &[]);
     assert_eq!(v["verdict"], "tx-drop", "{v:#}");
-    // Each refused datagram counts once in each (the count itself is not the point).
-    assert_evidence(&v, "Udp.SndbufErrors +");
-    assert_evidence(&v, "Ip.OutDiscards +");
+    assert_eq!(v["findings"][0]["confidence"], "certain", "{v:#}");
+    // Each datagram counts once (the count itself is not the point; ND/MLD may add some).
+    assert_evidence(&v, "dev:veth-a:tx_dropped +");
+    if trace_collected(&v) {
+        assert_evidence(&v, "QDISC_DROP at __dev_queue_xmit");
+    }
     assert_eq!(code, 1);
 }
 

@@ -53,7 +53,7 @@ pub const CATALOG: &[Cause] = &[
     cause!(
         "tx-drop",
         "the sender's output device or queue dropped the packets",
-        "sendto succeeds while Udp.SndbufErrors / Udp6SndbufErrors and Ip.OutDiscards grow: the device refused the packet (ENOBUFS, hidden from the application)",
+        "sendto succeeds while Udp.SndbufErrors / Udp6SndbufErrors and Ip.OutDiscards grow (the device refused the packet: ENOBUFS, hidden from the application), or the route's device counts tx_dropped with kfree_skb QDISC_DROP at __dev_queue_xmit (its queue is the noop qdisc while it has no carrier)",
         "check the output device (`ip -s link show DEV`): the far end of a veth or tunnel down, qdisc or tc drops"
     ),
     cause!(

@@ -80,6 +80,7 @@ pub fn diagnose(sides: &[SideEvidence]) -> Report {
     for side in sides {
         findings.extend(send_error_findings(side));
         findings.extend(counter_findings(side, sides));
+        findings.extend(output_device_findings(side, sides));
         findings.extend(observed_socket_findings(side));
     }
     for side in sides {
@@ -326,6 +327,56 @@ fn send_result(side: &SideEvidence) -> Option<&SendResult> {
 
 fn counter_item(side: &SideEvidence, name: &str, n: u64) -> EvidenceItem {
     item("counter", side, format!("{name} +{n}"))
+}
+
+/// The sender's output device dropped on transmit while the test datagrams were lost.
+///
+/// Measured (6.18, far end of a veth down): once linkwatch has processed the carrier loss (at
+/// once, or up to a second later when other links changed just before), the device's queue is
+/// the noop qdisc: every datagram dies as `kfree_skb QDISC_DROP at __dev_queue_xmit`, sendto and
+/// the IP/UDP counters see a success (NET_XMIT_CN is not an error) and only the device's
+/// tx_dropped moves. Before that, veth refuses the packet itself (Udp.SndbufErrors, see
+/// DIRECT_COUNTERS). The device counter is per namespace, unlike the system-wide trace.
+fn output_device_findings(side: &SideEvidence, all: &[SideEvidence]) -> Vec<Finding> {
+    let (Some(send), Some(counters)) = (send_result(side), &side.counters) else {
+        return Vec::new();
+    };
+    let Some(dev) = side.route.as_ref().and_then(|r| r.dev.as_deref()) else {
+        return Vec::new();
+    };
+    let received: Option<u32> = all
+        .iter()
+        .filter_map(|s| match &s.traffic {
+            Some(Traffic::Listen(l)) => Some(l.received),
+            _ => None,
+        })
+        .reduce(|a, b| a + b);
+    let lost = match received {
+        Some(r) => send.sent.saturating_sub(r),
+        // Nobody listened: a drop on the way out still names where they went.
+        None => send.sent,
+    };
+    let name = format!("dev:{dev}:tx_dropped");
+    let Some(dropped) = counters.increase(&name) else {
+        return Vec::new();
+    };
+    if lost == 0 {
+        return Vec::new();
+    }
+    // Other traffic on the device (IPv6 neighbour discovery, MLD) can add drops, never remove
+    // ours: at least as many drops as lost datagrams accounts for all of them.
+    let confidence = if dropped >= u64::from(lost) {
+        Confidence::Certain
+    } else {
+        Confidence::Likely
+    };
+    vec![finding(
+        "tx-drop",
+        confidence,
+        Some(side),
+        format!("the output device {dev} dropped the datagrams on transmit (its queue refuses packets while it has no carrier, e.g. the far end of a veth down; sendto still succeeds)"),
+        vec![counter_item(side, &name, dropped)],
+    )]
 }
 
 /// What `sendto` said: each errno is a kernel decision made on the sender.
@@ -1104,6 +1155,8 @@ fn findings_a_drop_supports(d: &crate::evidence::TraceDrop) -> Option<&'static [
             "forward-policy-missing",
         ]),
         "IP_NOPROTO" => Some(&["sa-mode-mismatch"]),
+        // The output device's queue (noop qdisc while it has no carrier).
+        "QDISC_DROP" if d.symbol() == "__dev_queue_xmit" => Some(&["tx-drop"]),
         // Every failure inside xfrm_input drops here without a reason of its own.
         "NOT_SPECIFIED" if d.symbol() == "xfrm_input" => Some(&[
             "sa-auth-failure",

@@ -769,6 +769,50 @@ fn hidden_enobufs_on_the_sender_is_tx_drop() {
 }
 
 #[test]
+fn output_queue_drop_on_the_sender_is_tx_drop() {
+    // Measured: the far end of the veth down and linkwatch done; the noop qdisc takes every
+    // datagram, sendto and the IP/UDP counters see success, only the device counts the drop.
+    let r = lost_at_sender(|s| {
+        s.route("unicast", Some(1500))
+            .counter("Ip.OutRequests", 5)
+            .counter("dev:veth-a:tx_dropped", 5)
+            .drop("QDISC_DROP", "__dev_queue_xmit+0xd01", 5)
+    });
+    assert_verdict(
+        &r,
+        "tx-drop",
+        Confidence::Certain,
+        &[
+            "dev:veth-a:tx_dropped +5",
+            "QDISC_DROP at __dev_queue_xmit+0xd01 x5",
+        ],
+    );
+}
+
+#[test]
+fn fewer_device_drops_than_lost_datagrams_is_a_likely_tx_drop() {
+    let r = lost_at_sender(|s| {
+        s.route("unicast", Some(1500))
+            .counter("dev:veth-a:tx_dropped", 2)
+    });
+    assert_verdict(
+        &r,
+        "tx-drop",
+        Confidence::Likely,
+        &["dev:veth-a:tx_dropped +2"],
+    );
+}
+
+#[test]
+fn device_drops_on_a_device_the_flow_does_not_use_are_not_tx_drop() {
+    let r = lost_at_sender(|s| {
+        s.route("unicast", Some(1500))
+            .counter("dev:eth9:tx_dropped", 5)
+    });
+    assert_ne!(r.verdict, "tx-drop", "{r:#?}");
+}
+
+#[test]
 fn nat_t_without_socket_on_6_12_drops_not_specified_in_udp_lookup() {
     // 6.12: the no-socket path's policy check drops with NOT_SPECIFIED at __udp4_lib_rcv.
     let r = lost_at_receiver(|s| {
