@@ -938,11 +938,12 @@ fn root_far_end_of_the_link_down_is_tx_drop() {
     };
     p.b.ip(&["link", "set", "veth-b", "down"]).unwrap();
     // veth-a loses its carrier at once, but its queue changes only when linkwatch handles that:
-    // at once, or up to a second later when other links changed just before (tests running
-    // alongside). Until then veth refuses each datagram itself (Udp.SndbufErrors, Ip.OutDiscards);
-    // after, the noop qdisc takes them (QDISC_DROP, tx_dropped only). linkwatch sets the
-    // operational state right before it swaps the queue: wait for it, so the steady state of a
-    // link that is down is what the test sees.
+    // at once, or up to a second later when a link changed in the last second (the pair's own
+    // link-up just now counts; the event is not "urgent" because in a fresh namespace veth-a's
+    // ifindex equals its iflink). Until then veth refuses each datagram itself
+    // (Udp.SndbufErrors, Ip.OutDiscards); after, the noop qdisc takes them (QDISC_DROP,
+    // tx_dropped only). linkwatch sets the operational state right before it swaps the queue:
+    // wait for it, so the test sees the steady state of a link that is down.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let link = p.a.ip(&["-o", "link", "show", "veth-a"]).unwrap();
