@@ -4,6 +4,46 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# What the integration tests shell out to (they SKIP, with the reason, when a tool is absent). On
+# a fresh CI machine (root, Debian's registry reachable) the missing ones are installed first:
+# one quiet `apt-get update` and install, only when something is missing. XFRMDIAG_NO_INSTALL=1
+# turns that off.
+# Each entry: program (a name on PATH, or an absolute path) and the Debian package that has it.
+TEST_TOOLS=(
+  "ip:iproute2" "nstat:iproute2"
+  "unshare:util-linux" "nsenter:util-linux" "setpriv:util-linux" "script:bsdutils"
+  "pgrep:procps" "sysctl:procps" "kill:procps" "mount:mount"
+  "python3:python3"
+  "ssh:openssh-client" "ssh-keygen:openssh-client" "/usr/sbin/sshd:openssh-server"
+  "/usr/bin/time:time"
+)
+
+install_missing_test_tools() {
+  local entry program package missing=()
+  for entry in "${TEST_TOOLS[@]}"; do
+    program=${entry%%:*}
+    package=${entry#*:}
+    if [[ $program == /* ]]; then
+      [ -x "$program" ] && continue
+    else
+      # `type -P`: a file on PATH, not the shell builtin (kill) the tests cannot run.
+      [ -n "$(type -P "$program")" ] && continue
+    fi
+    [[ " ${missing[*]} " == *" $package "* ]] || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "${XFRMDIAG_NO_INSTALL:-}" = 1 ] || [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    echo "== missing test tools (their tests will SKIP): ${missing[*]}" >&2
+    return 0
+  fi
+  echo "== installing missing test tools: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_missing_test_tools
+
 echo "== cargo test (workspace)"
 cargo test --workspace --all-targets
 
