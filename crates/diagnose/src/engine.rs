@@ -682,8 +682,7 @@ fn counter_findings(side: &SideEvidence, all: &[SideEvidence]) -> Vec<Finding> {
         // XFRM_POLICY elsewhere): with ESP-in-UDP that is the missing NAT-T socket.
         let drop_in_udp_lookup = trace_drops(all)
             .any(|(_, d)| matches!(d.symbol(), "__udp4_lib_rcv" | "__udp6_lib_rcv"));
-        let drop_in_forward =
-            trace_drops(all).any(|(_, d)| matches!(d.symbol(), "ip_forward" | "ip6_forward"));
+        let drop_in_forward = forward_drop_could_be_here(side, all);
         // SAs that encapsulate, on this side or the sender's: ESP-in-UDP is expected here.
         let encap: Vec<EvidenceItem> = all.iter().flat_map(encap_sas).collect();
         let unbound = unbound_encap_ports(side);
@@ -734,8 +733,7 @@ fn counter_findings(side: &SideEvidence, all: &[SideEvidence]) -> Vec<Finding> {
     }
     if let Some(n) = counters.increase("XfrmInNoPols") {
         let mut ev = vec![counter_item(side, "XfrmInNoPols", n)];
-        let drop_in_forward =
-            trace_drops(all).any(|(_, d)| matches!(d.symbol(), "ip_forward" | "ip6_forward"));
+        let drop_in_forward = forward_drop_could_be_here(side, all);
         if drop_in_forward || forwards_the_flow(side) {
             ev.extend(forward_evidence(side));
             out.push(finding(
@@ -928,6 +926,18 @@ fn forward_evidence(side: &SideEvidence) -> Vec<EvidenceItem> {
         ));
     }
     ev
+}
+
+/// A trace drop at ip_forward that can be this side's. The trace is system wide (a gateway test
+/// elsewhere on the machine drops there too); with net.ipv4.ip_forward = 0 this namespace never
+/// calls ip_forward, so an IPv4 forward drop is someone else's. Unknown sysctl: it may be ours.
+fn forward_drop_could_be_here(side: &SideEvidence, all: &[SideEvidence]) -> bool {
+    let forwards_ipv4 = side.sysctls.as_ref().and_then(|s| s.ip_forward) != Some(0);
+    trace_drops(all).any(|(_, d)| match d.symbol() {
+        "ip_forward" => forwards_ipv4,
+        "ip6_forward" => true,
+        _ => false,
+    })
 }
 
 /// True when this side routes the flow onwards (a gateway) rather than receiving it.

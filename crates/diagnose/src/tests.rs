@@ -577,6 +577,26 @@ fn forward_drop_is_forward_policy_missing() {
 }
 
 #[test]
+fn a_forward_drop_elsewhere_does_not_claim_a_receiver_that_does_not_forward() {
+    // Seen with two suites at once: a gateway in another namespace dropped at ip_forward while
+    // this receiver's default inbound block counted XfrmInNoPols. It has ip_forward = 0.
+    let r = lost_at_receiver(|s| {
+        s.counter("XfrmInNoPols", 5)
+            .drop("XFRM_POLICY", "ip_forward+0x10", 5)
+            .sysctls(Sysctls {
+                ip_forward: Some(0),
+                ..Default::default()
+            })
+    });
+    assert_verdict(
+        &r,
+        "no-inbound-policy",
+        Confidence::Certain,
+        &["XfrmInNoPols +5"],
+    );
+}
+
+#[test]
 fn rp_filter_shows_the_sysctl() {
     let mut rp = BTreeMap::new();
     rp.insert("all".to_string(), 1);
