@@ -1112,6 +1112,12 @@ mod peer_ssh {
         ])
     }
 
+    /// A test port unique to this test process: `nothing_left_listening` looks at every process
+    /// on the machine, and another suite running at the same time has listeners of its own.
+    fn port_for_this_run(n: u16) -> u16 {
+        20000 + (std::process::id() % 10000) as u16 * 2 + n
+    }
+
     /// No peer listener (nor ssh client) for this port is still running.
     fn nothing_left_listening(port: u16) -> bool {
         let pattern = format!("listen udp:{port}");
@@ -1129,7 +1135,7 @@ mod peer_ssh {
         let Some(p) = pair(test) else { return };
         let Some(s) = sshd(&p, test) else { return };
         let me = env!("CARGO_BIN_EXE_xfrmdiag");
-        let out = diagnose_over_ssh(5123, &p, &s, "client", me);
+        let out = diagnose_over_ssh(port_for_this_run(0), &p, &s, "client", me);
         let v = json(&out);
         assert_eq!(v["verdict"], "delivered", "{v:#}\n{}", stderr(&out));
         assert_eq!(v["received"], 5);
@@ -1156,13 +1162,13 @@ mod peer_ssh {
             "transport",
         ])
         .unwrap();
-        let out = diagnose_over_ssh(5123, &p, &s, "client", me);
+        let out = diagnose_over_ssh(port_for_this_run(0), &p, &s, "client", me);
         let v = json(&out);
         assert_eq!(v["verdict"], "policy-template-mismatch", "{v:#}");
         assert_eq!(v["findings"][0]["side"], p.b_v4.as_str());
         assert_evidence(&v, "XfrmInTmplMismatch +5");
         assert_eq!(out.status.code(), Some(1));
-        assert!(nothing_left_listening(5123));
+        assert!(nothing_left_listening(port_for_this_run(0)));
     }
 
     #[test]
@@ -1179,7 +1185,7 @@ mod peer_ssh {
             .output()
             .unwrap();
         assert!(out.status.success());
-        let out = diagnose_over_ssh(5124, &p, &s, "stranger", me);
+        let out = diagnose_over_ssh(port_for_this_run(1), &p, &s, "stranger", me);
         assert_eq!(out.status.code(), Some(2));
         assert!(
             stderr(&out).contains("cannot log in to"),
@@ -1187,7 +1193,13 @@ mod peer_ssh {
             stderr(&out)
         );
         // No xfrmdiag on the peer.
-        let out = diagnose_over_ssh(5124, &p, &s, "client", "/nonexistent/xfrmdiag");
+        let out = diagnose_over_ssh(
+            port_for_this_run(1),
+            &p,
+            &s,
+            "client",
+            "/nonexistent/xfrmdiag",
+        );
         assert_eq!(out.status.code(), Some(2));
         assert!(
             stderr(&out).contains("is not installed on"),
@@ -1202,7 +1214,13 @@ mod peer_ssh {
         )
         .unwrap();
         Command::new("chmod").arg("+x").arg(&old).status().unwrap();
-        let out = diagnose_over_ssh(5124, &p, &s, "client", old.to_str().unwrap());
+        let out = diagnose_over_ssh(
+            port_for_this_run(1),
+            &p,
+            &s,
+            "client",
+            old.to_str().unwrap(),
+        );
         assert_eq!(out.status.code(), Some(2));
         assert!(stderr(&out).contains("is too old"), "{}", stderr(&out));
         // One line, `xfrmdiag: what: what to do`.
@@ -1212,7 +1230,7 @@ mod peer_ssh {
             "{}",
             stderr(&out)
         );
-        assert!(nothing_left_listening(5124));
+        assert!(nothing_left_listening(port_for_this_run(1)));
     }
 }
 
