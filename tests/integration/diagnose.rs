@@ -486,8 +486,25 @@ fn root_demo_interrupted_removes_its_namespaces() {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    // Into the test window: the trace capture and the listener are up.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Into the test window: signal as soon as its trace instance exists (the capture starts
+    // right before the test traffic), so the whole window is still ahead even on a loaded
+    // machine. Without tracefs, a pause after the namespaces appeared has to do.
+    let capturing = xfrmdiag_trace::Tracefs::open(None)
+        .ok()
+        .is_some_and(|tracefs| {
+            let instance = tracefs.path(&format!("instances/xfrmdiag-{pid}"));
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                if instance.exists() {
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            false
+        });
+    if !capturing {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
     let _ = std::process::Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status();
