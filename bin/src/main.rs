@@ -33,7 +33,9 @@ fn main() -> ExitCode {
         Ok(status) => status.into(),
         Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("xfrmdiag: {}", output::one_line(&err));
+            // Not eprintln!: a closed stderr (`2>&1 | head`) must not turn an error into a panic.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "xfrmdiag: {}", output::one_line(&err));
             cli::Status::Error.into()
         }
     }

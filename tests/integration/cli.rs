@@ -1,0 +1,37 @@
+//! Behaviour every command shares: closed pipes, exit statuses, one-line errors.
+
+use std::process::Stdio;
+
+use crate::util::*;
+
+/// Runs `xfrmdiag ARGS…` with a stdout whose reader is already gone, as under `| head -c0`.
+fn run_into_closed_pipe(args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    xfrmdiag()
+        .args(args)
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run xfrmdiag")
+}
+
+#[test]
+fn json_into_a_closed_pipe_ends_quietly() {
+    // Commands that write JSON through serde_json, which hides the io::Error from the error chain.
+    let mut cases: Vec<Vec<&str>> = vec![vec!["demo", "--list", "--json"]];
+    if can_use_netns("json_into_a_closed_pipe_ends_quietly (root cases)") {
+        cases.push(vec!["counters", "--all", "--json"]);
+        cases.push(vec!["trace", "--probe", "--json"]);
+    }
+    for args in cases {
+        let out = run_into_closed_pipe(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "xfrmdiag {args:?} into a closed pipe: stderr: {}",
+            stderr(&out)
+        );
+        assert_eq!(stderr(&out), "", "xfrmdiag {args:?} printed on stderr");
+    }
+}
