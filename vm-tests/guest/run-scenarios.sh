@@ -49,6 +49,7 @@ check() { # check ok|FAIL|pending TEXT
 	FAIL) FAILED=$((FAILED + 1)) ;;
 	pending) PENDING=$((PENDING + 1)) ;;
 	esac
+	return 0
 }
 
 ns_of() { case $1 in a) echo "$NS_A" ;; b) echo "$NS_B" ;; *) echo "bad-side-$1" ;; esac; }
@@ -352,14 +353,55 @@ run_scenario() {
 	if [ -n "$want_verdict" ]; then
 		if [ "$HAVE_DIAGNOSE" = yes ]; then
 			phase "diagnose"
+			# xfrmdiag sends its own test traffic, shaped like the scenario's send line, or what
+			# the scenario's "diagnose" line says
 			# shellcheck disable=SC2046 # the send line is space-separated words
 			set -- $(sed -n 's/^send //p' "$FILE" | head -n 1)
-			count=5 port=5555
-			for kv in "$@"; do case $kv in count=*) count=${kv#*=} ;; port=*) port=${kv#*=} ;; esac; done
-			if topology_up && setup_sides; then
-				"$XD" -n "$NS_A" diagnose --send "udp:$B:$port" --count "$count" --peer-netns "$NS_B" --json >/tmp/diag.out 2>&1
+			count=5 port=5555 size=64 encap=""
+			for kv in "$@"; do
+				case $kv in
+				count=*) count=${kv#*=} ;; port=*) port=${kv#*=} ;; size=*) size=${kv#*=} ;; encap-socket=*) encap=${kv#*=} ;;
+				esac
+			done
+			case $B in *:*) dst="[$B]" ;; *) dst=$B ;; esac
+			dargs=$(sed -n 's/^diagnose //p' "$FILE")
+			[ -n "$dargs" ] || dargs="--send udp:$dst:$port --count $count --size $size --peer-netns $NS_B"
+			# a flag this xfrmdiag lacks makes the check pending (say which), not failed
+			missing=""
+			"$XD" diagnose --help >/tmp/help.txt 2>&1
+			eval "set -- $dargs"
+			for w in "$@"; do
+				case $w in --*) grep -q -- "$w" /tmp/help.txt || missing="$missing $w" ;; esac
+			done
+			if [ -n "$missing" ]; then
+				check pending "diagnose verdict $want_verdict (diagnose has no$missing)"
+			elif topology_up && setup_sides; then
+				holder=""
+				if [ -n "$encap" ]; then
+					# the receiver's NAT-T socket, as its IKE daemon would hold it
+					: >/tmp/holder.out
+					$UDPFLOW --from x --to "/run/netns/$NS_B" --dst "$B" --encap-socket "$encap" --hold-ms 60000 >/tmp/holder.out 2>&1 &
+					holder=$!
+					tries=0
+					while ! grep -q holding /tmp/holder.out && [ $tries -lt 100 ]; do sleep 0.05; tries=$((tries + 1)); done
+				fi
+				echo "  diagnose: xfrmdiag -n $NS_A diagnose $dargs --json"
+				eval "\"\$XD\" -n \"\$NS_A\" diagnose $dargs --json" </dev/null >/tmp/diag.out 2>&1
+				[ -z "$holder" ] || kill "$holder"
+				flat=$(tr -d ' \n\t' </tmp/diag.out)
+				echo "  diagnose: verdict $(echo "$flat" | grep -oE '"verdict":"[^"]*"' | head -n 1) causes $(echo "$flat" | grep -oE '"cause":"[^"]*"' | sort -u | tr '\n' ' ')"
+				echo "  diagnose: counters moved $(echo "$flat" | grep -oE '"[A-Za-z0-9_.:]+":\{"increased":[0-9]+\}' | sed 's/:{"increased":/ +/; s/}$//' | sort -u | tr -d '"' | tr '\n' ' ')"
 				got=$(grep -oE '"verdict" *: *"[^"]*"' /tmp/diag.out | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/')
-				if [ "$got" = "$want_verdict" ]; then check ok "diagnose verdict $got"; else check FAIL "diagnose verdict: want $want_verdict, got ${got:-nothing} ($(head -c 300 /tmp/diag.out))"; fi
+				# "known_gap TEXT": the verdict is known to be wrong today (a gap in diagnose, named in
+				# TEXT): reported as a gap, neither passed nor failed, until diagnose gets it right
+				gap=$(sed -n 's/^known_gap //p' "$FILE")
+				if [ "$got" = "$want_verdict" ]; then
+					check ok "diagnose verdict $got${gap:+ (the known_gap line can go)}"
+				elif [ -n "$gap" ]; then
+					check gap "diagnose verdict: want $want_verdict, got ${got:-nothing}: $gap"
+				else
+					check FAIL "diagnose verdict: want $want_verdict, got ${got:-nothing} ($(head -c 300 /tmp/diag.out))"
+				fi
 				assert_no_keys "diagnose --json" /tmp/diag.out
 			else
 				check FAIL "setup for diagnose"
