@@ -38,7 +38,8 @@ HAVE_POLICY=no; implemented policy && HAVE_POLICY=yes
 HAVE_COUNTERS=no; implemented counters --since && HAVE_COUNTERS=yes
 HAVE_DIAGNOSE=no; implemented diagnose --send && HAVE_DIAGNOSE=yes
 HAVE_TRACE=no; implemented trace --graph && HAVE_TRACE=yes
-echo "@@VMT FEATURES sa=$HAVE_SA policy=$HAVE_POLICY counters=$HAVE_COUNTERS diagnose=$HAVE_DIAGNOSE trace=$HAVE_TRACE"
+HAVE_COMPARE=no; implemented compare && [ "$HAVE_DIAGNOSE" = yes ] && HAVE_COMPARE=yes
+echo "@@VMT FEATURES sa=$HAVE_SA policy=$HAVE_POLICY counters=$HAVE_COUNTERS diagnose=$HAVE_DIAGNOSE trace=$HAVE_TRACE compare=$HAVE_COMPARE"
 
 # ---- helpers
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
@@ -314,7 +315,7 @@ run_scenario() {
 			else
 				check FAIL "no drop $a1 at $a2 (drops: $(tr '\n' ';' </tmp/drops.out))"
 			fi ;;
-		verdict | graph) ;; # phases 2 and 3
+		verdict | graph | compare) ;; # phases 2 and 3
 		*) check FAIL "unknown expectation: $what" ;;
 		esac
 	done <"$FILE"
@@ -410,6 +411,41 @@ run_scenario() {
 		else
 			check pending "diagnose verdict $want_verdict"
 		fi
+	fi
+
+	# Phase 2b: the two-host workflow. Each side diagnoses on its own (receiver listening first,
+	# as on two hosts), then `xfrmdiag compare` cross-checks the two reports: for a key mismatch
+	# it must name the cause and show both sides' key fingerprints (the ones run.sh computed).
+	want_compare=$(sed -n 's/^expect compare //p' "$FILE")
+	if [ -n "$want_compare" ] && [ "$HAVE_COMPARE" != yes ]; then
+		check pending "xfrmdiag compare names $want_compare"
+	elif [ -n "$want_compare" ]; then
+		phase "diagnose on each side, then compare"
+		if topology_up && setup_sides; then
+			: >/tmp/listen.err
+			"$XD" -n "$NS_B" diagnose --listen udp:5555 --count 5 --window 3s --announce-ready --json </dev/null >/tmp/side-b.json 2>/tmp/listen.err &
+			listener=$!
+			tries=0
+			while ! grep -q xfrmdiag-ready /tmp/listen.err && [ $tries -lt 200 ]; do sleep 0.05; tries=$((tries + 1)); done
+			"$XD" -n "$NS_A" diagnose --send "udp:$B:5555" --count 5 --json </dev/null >/tmp/side-a.json 2>&1
+			wait $listener
+			"$XD" compare /tmp/side-a.json /tmp/side-b.json --json </dev/null >/tmp/compare.out 2>&1
+			"$XD" compare /tmp/side-a.json /tmp/side-b.json </dev/null >>/tmp/compare.out 2>&1
+			flat=$(tr -d ' \n\t' </tmp/compare.out)
+			got=$(echo "$flat" | grep -oE '"verdict":"[^"]*"' | head -n 1 | sed 's/.*:"\([^"]*\)"$/\1/')
+			echo "  compare: verdict $got"
+			if [ "$got" = "$want_compare" ]; then check ok "compare verdict $got"; else check FAIL "compare verdict: want $want_compare, got ${got:-nothing} ($(head -c 300 /tmp/compare.out))"; fi
+			# both sides' auth key fingerprints are in the comparison
+			while read -r side alg fp; do
+				case $alg in hmac*) ;; *) continue ;; esac
+				if grep -q "$fp" /tmp/compare.out; then check ok "compare shows $side's $alg key fingerprint $fp"; else check FAIL "compare lacks $side's $alg key fingerprint $fp"; fi
+			done <"${FILE%.scn}.fingerprints"
+			cat /tmp/side-a.json /tmp/side-b.json >>/tmp/compare.out
+			assert_no_keys "diagnose (each side) and compare" /tmp/compare.out
+		else
+			check FAIL "setup for compare"
+		fi
+		topology_down
 	fi
 
 	# Phase 3: xfrmdiag trace shows the drops (reason, location) and, with the function tracer,
