@@ -47,7 +47,8 @@ T_START=$(date +%s)
 say() { echo "vm-tests: $*"; }
 # Whatever stops this script early, CI must see a failure with the closing line it reads.
 FINISHED=no
-trap '[ $FINISHED = yes ] || { echo "vm-tests: FAILED: the harness stopped early (see the error above)" >&2; echo "vm-tests: 0 passed, 1 failed"; }' EXIT
+APT_STAMP=$CACHE/tmp/apt-updated.$$
+trap 'rm -f "$APT_STAMP"; [ $FINISHED = yes ] || { echo "vm-tests: FAILED: the harness stopped early (see the error above)" >&2; echo "vm-tests: 0 passed, 1 failed"; }' EXIT
 # A run that cannot boot a guest must fail, loudly, with the closing line CI reads.
 fail_loud() {
 	FINISHED=yes
@@ -57,12 +58,12 @@ fail_loud() {
 }
 
 # ---------------------------------------------------------------- host packages
-APT_UPDATED=no
+# A stamp file rather than a variable: fetch_kernel runs in a subshell ($(...)).
 apt_update_once() {
-	[ $APT_UPDATED = yes ] && return 0
+	[ -e "$APT_STAMP" ] && return 0
 	say "apt-get update"
 	apt-get update -qq >"$CACHE/apt-update.log" 2>&1 || { tail -n 20 "$CACHE/apt-update.log" >&2; return 1; }
-	APT_UPDATED=yes
+	touch "$APT_STAMP"
 }
 
 install_host_packages() {
@@ -91,22 +92,30 @@ resolve_kernel() {
 fetch_kernel() {
 	local meta=$1 pkg dir tmp deb
 	pkg=$(resolve_kernel "$meta")
-	if [ -z "$pkg" ]; then
+	if [ -n "$pkg" ] && [ -e "$CACHE/kernels/$pkg/.complete" ]; then
+		echo "$CACHE/kernels/$pkg"
+		return 0
+	fi
+	# not cached: download it; when the package lists are missing or stale (the resolved
+	# version left the archive), update them once and resolve again
+	tmp=$CACHE/tmp/download-$meta
+	rm -rf "$tmp" && mkdir -p "$tmp"
+	# apt-get download writes into the current directory; _apt cannot write there as root-owned
+	# 0755, which only costs a warning, so silence it
+	if [ -z "$pkg" ] || ! (cd "$tmp" && apt-get download "$pkg" >/dev/null 2>&1); then
 		apt_update_once >&2 || return 1
 		pkg=$(resolve_kernel "$meta")
-	fi
-	[ -n "$pkg" ] || { echo "vm-tests: cannot resolve $meta with apt-cache depends" >&2; return 1; }
-	dir=$CACHE/kernels/$pkg
-	if [ ! -e "$dir/.complete" ]; then
-		tmp=$CACHE/tmp/$pkg
-		rm -rf "$tmp" "$dir" && mkdir -p "$tmp" "$dir"
-		echo "vm-tests: downloading $pkg" >&2
-		# apt-get download writes into the current directory; _apt cannot write there as root-owned
-		# 0755, which only costs a warning, so silence it
-		if ! (cd "$tmp" && apt-get download "$pkg" >/dev/null 2>&1); then
-			apt_update_once >&2 || return 1
+		[ -n "$pkg" ] || { echo "vm-tests: cannot resolve $meta with apt-cache depends" >&2; return 1; }
+		if [ ! -e "$CACHE/kernels/$pkg/.complete" ]; then
 			(cd "$tmp" && apt-get download "$pkg" >/dev/null 2>"$tmp/download.err") || { cat "$tmp/download.err" >&2; return 1; }
 		fi
+	fi
+	dir=$CACHE/kernels/$pkg
+	if [ -e "$dir/.complete" ]; then
+		rm -rf "$tmp"
+	else
+		echo "vm-tests: downloaded $pkg" >&2
+		rm -rf "$dir" && mkdir -p "$dir"
 		deb=$(ls "$tmp"/*.deb)
 		dpkg -x "$deb" "$tmp/x"
 		local ver
