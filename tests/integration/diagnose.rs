@@ -1168,3 +1168,18 @@ mod peer_ssh {
         assert!(nothing_left_listening(5124));
     }
 }
+
+#[test]
+fn root_df_datagram_over_the_path_mtu_is_outbound_mtu() {
+    let Some(p) = pair("root_df_datagram_over_the_path_mtu_is_outbound_mtu") else {
+        return;
+    };
+    p.a.ip(&["link", "set", "veth-a", "mtu", "1280"]).unwrap();
+    let (code, v) = diagnose_pair(&p, &p.b_v4, &["--size", "1400", "--pmtu", "do"]);
+    assert_eq!(v["verdict"], "outbound-mtu", "{v:#}");
+    assert_eq!(v["findings"][0]["confidence"], "certain");
+    assert_evidence(&v, "EMSGSIZE");
+    assert_evidence(&v, "MTU 1280");
+    assert_eq!(v["sent"], 0);
+    assert_eq!(code, 1);
+}

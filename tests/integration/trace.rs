@@ -947,9 +947,9 @@ fn trace_fixture_6_18_xfrm_policy_events() {
 
 #[test]
 fn trace_fixture_6_1_function_raw_address_symbolized_and_lost_reported() {
-    let dir = fixtures().join("linux-6.1-trace-icvfail-function");
+    let dir = fixtures().join("linux-6.1-trace-constructed-icvfail-lost");
     let r = result(&from_fixture(
-        "linux-6.1-trace-icvfail-function",
+        "linux-6.1-trace-constructed-icvfail-lost",
         &[
             "--kallsyms-root",
             dir.to_str().unwrap(),
@@ -1005,7 +1005,7 @@ fn trace_fixture_6_1_function_raw_address_symbolized_and_lost_reported() {
 
     // Without kallsyms the address stays an address, and the output says why.
     let r = result(&from_fixture(
-        "linux-6.1-trace-icvfail-function",
+        "linux-6.1-trace-constructed-icvfail-lost",
         &["--kallsyms-root", "/nonexistent"],
     ));
     assert!(r
@@ -1022,7 +1022,10 @@ fn trace_fixture_6_1_function_raw_address_symbolized_and_lost_reported() {
 
 #[test]
 fn trace_fixture_6_12_function_graph_nesting() {
-    let r = result(&from_fixture("linux-6.12-trace-notfound-graph", &[]));
+    let r = result(&from_fixture(
+        "linux-6.12-trace-constructed-notfound-graph",
+        &[],
+    ));
     assert!(
         r.notes.iter().all(|n| !n.contains("not understood")),
         "{:?}",
@@ -1086,6 +1089,175 @@ fn root_trace_as_unprivileged_user_is_one_line_error() {
         "{err}"
     );
     assert_same_state(&before, 0, "unprivileged run");
+}
+
+/// A fixture captured in a 6.1 or 6.12 guest (function tracer working): drop, marker, functions.
+fn assert_guest_fixture(dir: &str, location: &str, marker: &str, cause: &str, functions: &[&str]) {
+    let root = fixtures().join(dir);
+    let r = result(&from_fixture(
+        dir,
+        &["--kallsyms-root", root.to_str().unwrap()],
+    ));
+    assert!(
+        r.notes.iter().all(|n| !n.contains("not understood")),
+        "{dir}: {:?}",
+        r.notes
+    );
+    assert_eq!(r.lost_events, 0, "{dir}");
+    let drop = r
+        .summary
+        .drops
+        .iter()
+        .find(|d| d.location == location)
+        .unwrap_or_else(|| panic!("{dir}: no drop at {location}: {:#?}", r.summary.drops));
+    assert_eq!(
+        (drop.reason.as_str(), drop.count),
+        ("NOT_SPECIFIED", 1),
+        "{dir}"
+    );
+    // The kernel stack of the drop, through the ESP receive path.
+    assert_eq!(
+        drop.call_path[drop.call_path.len() - 2..],
+        ["xfrm4_esp_rcv", "xfrm_input"],
+        "{dir}"
+    );
+    assert_eq!(drop.devices, ["vb"], "{dir}");
+    let markers: Vec<&str> = r
+        .summary
+        .audit_markers
+        .iter()
+        .map(|m| m.function.as_str())
+        .collect();
+    assert_eq!(markers, [marker], "{dir}");
+    assert_eq!(
+        r.summary.audit_markers[0].cause_hint.as_deref(),
+        Some(cause),
+        "{dir}"
+    );
+    for f in functions {
+        assert!(
+            r.summary.functions_hit.iter().any(|h| h.name == *f),
+            "{dir}: {f} not among {:?}",
+            r.summary.functions_hit
+        );
+    }
+}
+
+#[test]
+fn trace_fixture_6_1_guest_function_tracer_icvfail() {
+    assert_guest_fixture(
+        "linux-6.1-trace-icvfail-function",
+        "xfrm_input+0x1df",
+        "xfrm_audit_state_icvfail",
+        "sa-auth-failure",
+        &["esp_input", "esp_input_done2", "xfrm_input", "esp_output"],
+    );
+}
+
+#[test]
+fn trace_fixture_6_1_guest_function_tracer_notfound() {
+    assert_guest_fixture(
+        "linux-6.1-trace-notfound-function",
+        "xfrm_input+0x1df",
+        "xfrm_audit_state_notfound",
+        "no-inbound-sa",
+        &["xfrm_input", "xfrm_state_lookup"],
+    );
+}
+
+#[test]
+fn trace_fixture_6_12_guest_function_graph_icvfail() {
+    assert_guest_fixture(
+        "linux-6.12-trace-icvfail-graph",
+        "xfrm_input+0x1fc",
+        "xfrm_audit_state_icvfail",
+        "sa-auth-failure",
+        // Module functions print as `esp_input [esp4]()` in the graph.
+        &["esp_input", "esp_input_done2", "xfrm_input", "esp_output"],
+    );
+}
+
+#[test]
+fn trace_fixture_6_12_guest_function_graph_notfound() {
+    assert_guest_fixture(
+        "linux-6.12-trace-notfound-graph",
+        "xfrm_input+0x1fc",
+        "xfrm_audit_state_notfound",
+        "no-inbound-sa",
+        &["xfrm_input", "xfrm_input_state_lookup"],
+    );
+}
+
+/// The JSON keys docs/json/trace.md documents: fields may be added, never renamed or removed.
+#[test]
+fn trace_json_has_the_documented_fields() {
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let v = from_fixture("linux-6.18-trace-xfrm-policy-events", &[]);
+    assert_eq!(
+        keys(&v),
+        [
+            "duration_s",
+            "events",
+            "events_enabled",
+            "events_missing",
+            "events_not_kept",
+            "function_tracer",
+            "instance",
+            "lost_events",
+            "notes",
+            "raw_lines",
+            "stack_on_drop",
+            "summary",
+            "tracefs"
+        ]
+    );
+    assert_eq!(
+        keys(&v["summary"]),
+        [
+            "audit_markers",
+            "drops",
+            "drops_filtered_out",
+            "events_by_name",
+            "functions_hit"
+        ]
+    );
+    assert_eq!(
+        keys(&v["summary"]["drops"][0]),
+        [
+            "call_path",
+            "count",
+            "devices",
+            "location",
+            "protocols",
+            "reason"
+        ]
+    );
+    let kfree = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "kfree_skb")
+        .unwrap();
+    assert_eq!(
+        keys(kfree),
+        [
+            "cpu",
+            "fields",
+            "location",
+            "name",
+            "pid",
+            "reason",
+            "task",
+            "timestamp",
+            "type"
+        ]
+    );
+    assert_eq!(kfree["type"], "tracepoint");
+    assert_eq!(kfree["fields"]["reason"], "XFRM_POLICY");
 }
 
 #[test]

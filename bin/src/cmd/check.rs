@@ -158,6 +158,8 @@ fn run_diagnose(check: &DiagnoseCheck, ctx: &Context) -> Outcome {
             size: 64,
             sport: None,
             interval: Duration::from_millis(20),
+            // The kernel's default path-MTU behaviour, as an application would get.
+            pmtu: None,
         }),
         flow: Some(flow.clone()),
     };

@@ -315,6 +315,7 @@ fn diagnose_pair(
                     size: 64,
                     sport: None,
                     interval: Duration::from_millis(20),
+                    pmtu: None,
                 }),
                 flow: Some(flow.clone()),
             },

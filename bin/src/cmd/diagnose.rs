@@ -54,6 +54,10 @@ pub struct Args {
     /// Source port of the test datagrams.
     #[arg(long, value_name = "PORT", help_heading = "Test traffic")]
     pub sport: Option<u16>,
+    /// Path MTU discovery of the test socket: do (always DF), probe (DF, ignore the known path
+    /// MTU), want (kernel default) or dont.
+    #[arg(long, value_name = "MODE", help_heading = "Test traffic")]
+    pub pmtu: Option<xfrmdiag_traffic::Pmtu>,
     /// Pause between datagrams, in milliseconds.
     #[arg(
         long,
@@ -269,6 +273,7 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
                 size: args.size,
                 sport: args.sport,
                 interval: Duration::from_millis(args.interval),
+                pmtu: args.pmtu,
             }),
             flow: Some(flow.clone()),
         };
@@ -353,6 +358,7 @@ pub fn run_test(plan: &TestPlan) -> anyhow::Result<Vec<SideEvidence>> {
     for side in &plan.sides {
         running.push(start_side(side)?);
     }
+    check_encap_sockets(&mut running);
     // One capture: kfree_skb is system wide, so it covers every side on this machine.
     let capture = if plan.trace {
         match xfrmdiag_trace::Capture::start(xfrmdiag_trace::CaptureOptions::default()) {
@@ -471,6 +477,39 @@ pub fn run_test(plan: &TestPlan) -> anyhow::Result<Vec<SideEvidence>> {
         }
     }
     running.into_iter().map(finish_side).collect()
+}
+
+/// For every NAT-T port any side's SAs use, whether each side has a UDP socket bound on it.
+fn check_encap_sockets(running: &mut [Running]) {
+    let mut ports: Vec<u16> = running
+        .iter()
+        .filter_map(|r| r.evidence.inventory.as_ref()?.sas.as_ref())
+        .flatten()
+        .filter_map(|sa| sa.encap.as_ref())
+        .flat_map(|e| [e.sport, e.dport])
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    if ports.is_empty() {
+        return;
+    }
+    for r in running {
+        let mut found = Vec::new();
+        for &port in &ports {
+            let bound = r.plan.netns.run(move || {
+                xfrmdiag_traffic::proc_udp::read_drops(std::path::Path::new("/proc"), port)
+            });
+            match bound {
+                Ok(Ok(drops)) => found.push(xfrmdiag_diagnose::evidence::EncapSocket {
+                    port,
+                    bound: drops.is_some(),
+                }),
+                Ok(Err(e)) => r.evidence.holes.push(format!("NAT-T sockets: {e}")),
+                Err(e) => r.evidence.holes.push(format!("NAT-T sockets: {e}")),
+            }
+        }
+        r.evidence.encap_sockets = Some(found);
+    }
 }
 
 fn start_side(plan: &SidePlan) -> anyhow::Result<Running> {

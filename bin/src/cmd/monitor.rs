@@ -23,6 +23,13 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
     let deadline = args
         .duration
         .map(|s| std::time::Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    if crate::output::status_line_allowed() {
+        // Nothing prints until something happens: say that we are listening (stderr only).
+        eprintln!(
+            "xfrmdiag: watching XFRM events in {} (Ctrl-C to stop)",
+            ns.display_name()
+        );
+    }
     let mut seen = 0u64;
     let mut out = std::io::stdout().lock();
     loop {

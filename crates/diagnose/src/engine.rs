@@ -627,12 +627,15 @@ fn counter_findings(side: &SideEvidence, all: &[SideEvidence]) -> Vec<Finding> {
     if let Some(n) = counters.increase("XfrmInTmplMismatch") {
         let mut ev = vec![counter_item(side, "XfrmInTmplMismatch", n)];
         ev.extend(companions.iter().cloned());
-        let drop_in_udp_lookup = trace_drops(all).any(|(_, d)| {
-            matches!(d.symbol(), "__udp4_lib_rcv" | "__udp6_lib_rcv") && d.reason == "XFRM_POLICY"
-        });
+        // The policy check of a datagram that found no socket (reason NOT_SPECIFIED on 6.12,
+        // XFRM_POLICY elsewhere): with ESP-in-UDP that is the missing NAT-T socket.
+        let drop_in_udp_lookup = trace_drops(all)
+            .any(|(_, d)| matches!(d.symbol(), "__udp4_lib_rcv" | "__udp6_lib_rcv"));
         let drop_in_forward =
             trace_drops(all).any(|(_, d)| matches!(d.symbol(), "ip_forward" | "ip6_forward"));
-        let encap = encap_sas(side);
+        // SAs that encapsulate, on this side or the sender's: ESP-in-UDP is expected here.
+        let encap: Vec<EvidenceItem> = all.iter().flat_map(encap_sas).collect();
+        let unbound = unbound_encap_ports(side);
         if drop_in_forward {
             ev.extend(forward_evidence(side));
             out.push(finding(
@@ -642,8 +645,9 @@ fn counter_findings(side: &SideEvidence, all: &[SideEvidence]) -> Vec<Finding> {
                 "forwarded packets did not match a forward policy's templates".into(),
                 ev,
             ));
-        } else if !encap.is_empty() && drop_in_udp_lookup {
+        } else if !encap.is_empty() && (drop_in_udp_lookup || !unbound.is_empty()) {
             ev.extend(encap);
+            ev.extend(unbound);
             out.push(finding(
                 "nat-t-socket-missing",
                 Confidence::Certain,
@@ -665,14 +669,14 @@ fn counter_findings(side: &SideEvidence, all: &[SideEvidence]) -> Vec<Finding> {
                 summary.into(),
                 ev,
             ));
-            if !encap_sas(side).is_empty() {
+            if !encap.is_empty() {
                 out.push(finding(
                     "nat-t-socket-missing",
                     Confidence::Possible,
                     Some(side),
-                    "an inbound SA uses UDP encapsulation: check a NAT-T socket is bound on its port"
+                    "an SA uses UDP encapsulation: check a NAT-T socket is bound on its port"
                         .into(),
-                    encap_sas(side),
+                    encap.clone(),
                 ));
             }
         }
@@ -816,6 +820,25 @@ fn encap_sas(side: &SideEvidence) -> Vec<EvidenceItem> {
                     sa.spi, sa.src, sa.dst, e.kind, e.sport, e.dport
                 ),
             ))
+        })
+        .collect()
+}
+
+/// NAT-T ports with no socket bound on this side.
+fn unbound_encap_ports(side: &SideEvidence) -> Vec<EvidenceItem> {
+    side.encap_sockets
+        .iter()
+        .flatten()
+        .filter(|e| !e.bound)
+        .map(|e| {
+            item(
+                "config",
+                side,
+                format!(
+                    "no UDP socket bound on NAT-T port {} (/proc/net/udp)",
+                    e.port
+                ),
+            )
         })
         .collect()
 }

@@ -50,6 +50,10 @@ pub struct SideEvidence {
     /// nftables rule counters that moved during the window (where nft exists).
     #[serde(default)]
     pub firewall: Option<Vec<FirewallHit>>,
+    /// UDP ports the SAs' NAT-T encapsulation uses (on either side), and whether a socket is
+    /// bound on each here (an IKE daemon keeps its UDP_ENCAP_ESPINUDP socket on 4500).
+    #[serde(default)]
+    pub encap_sockets: Option<Vec<EncapSocket>>,
     /// RFC 3339 time the window closed.
     #[serde(default)]
     pub collected_at: String,
@@ -333,6 +337,13 @@ pub struct XfrmEvent {
     /// For EXPIRE: a hard expiry (the SA is gone).
     #[serde(default)]
     pub hard: Option<bool>,
+}
+
+/// A NAT-T port and whether a UDP socket is bound on it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EncapSocket {
+    pub port: u16,
+    pub bound: bool,
 }
 
 /// An nftables rule whose counter moved during the window.

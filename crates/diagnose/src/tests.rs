@@ -767,3 +767,56 @@ fn hidden_enobufs_on_the_sender_is_tx_drop() {
         &["Udp.SndbufErrors +5", "Ip.OutDiscards +5"],
     );
 }
+
+#[test]
+fn nat_t_without_socket_on_6_12_drops_not_specified_in_udp_lookup() {
+    // 6.12: the no-socket path's policy check drops with NOT_SPECIFIED at __udp4_lib_rcv.
+    let r = lost_at_receiver(|s| {
+        s.counter("XfrmInTmplMismatch", 5)
+            .counter("Udp.InErrors", 5)
+            .drop("NOT_SPECIFIED", "__udp4_lib_rcv+0x3c8", 5)
+            .sa(sa("transport", true))
+    });
+    assert_verdict(
+        &r,
+        "nat-t-socket-missing",
+        Confidence::Certain,
+        &["encap espinudp"],
+    );
+}
+
+#[test]
+fn nat_t_without_socket_is_found_from_the_socket_table_without_a_trace() {
+    // Only the sender's SA says ESP-in-UDP; the receiver has nothing bound on 4500.
+    let r = diagnose(&[sender("a").sent(5, 5).sa(sa("transport", true)).e(), {
+        let mut b = receiver("b")
+            .listened(0)
+            .counter("XfrmInTmplMismatch", 5)
+            .counter("Udp.InErrors", 5)
+            .e();
+        b.encap_sockets = Some(vec![EncapSocket {
+            port: 4500,
+            bound: false,
+        }]);
+        b
+    }]);
+    assert_verdict(
+        &r,
+        "nat-t-socket-missing",
+        Confidence::Certain,
+        &[
+            "no UDP socket bound on NAT-T port 4500",
+            "encap espinudp 4500 4500",
+        ],
+    );
+}
+
+#[test]
+fn plain_udp_to_a_closed_port_into_esp_policy_is_not_called_nat_t() {
+    // Same drop point, but no SA encapsulates: the classic, with the app not running.
+    let r = lost_at_receiver(|s| {
+        s.counter("XfrmInTmplMismatch", 5)
+            .drop("NOT_SPECIFIED", "__udp4_lib_rcv+0x3c8", 5)
+    });
+    assert_eq!(r.verdict, "policy-template-mismatch", "{r:#?}");
+}

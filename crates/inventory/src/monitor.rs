@@ -339,3 +339,164 @@ pub(crate) fn decode_event(msg_type: u16, payload: &[u8]) -> Result<EventKind, S
         other => EventKind::Other { msg_type: other },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! Events the host kernel cannot produce (no ESP: no SA expiry, NAT mapping, …), built with
+    //! netlink-packet-xfrm's emitters in the layout the kernel's `build_expire`,
+    //! `xfrm_notify_sa` and `build_mapping` use.
+
+    use netlink_packet_core::Emitable;
+
+    use super::*;
+
+    fn body(header: &impl Emitable, attrs: &[x::XfrmAttrs]) -> Vec<u8> {
+        let head = crate::nl::align4(header.buffer_len());
+        let mut buf = vec![0u8; head + attrs.buffer_len()];
+        header.emit(&mut buf[..header.buffer_len()]);
+        attrs.emit(&mut buf[head..]);
+        buf
+    }
+
+    fn sa_info() -> x::UserSaInfo {
+        let mut info = x::UserSaInfo::default();
+        info.source(&"10.9.0.1".parse().unwrap());
+        info.destination(&"10.9.0.2".parse().unwrap());
+        info.id.spi = 0x1001;
+        info.id.proto = 50;
+        info.reqid = 3;
+        info
+    }
+
+    const KEY: &[u8; 16] = b"monitor-key-0123";
+
+    fn auth() -> x::XfrmAttrs {
+        let mut name = [0u8; 64];
+        name[..12].copy_from_slice(b"hmac(sha256)");
+        x::XfrmAttrs::AuthenticationAlgTrunc(x::AlgAuth {
+            alg_name: name,
+            alg_key_len: 128,
+            alg_trunc_len: 96,
+            alg_key: KEY.to_vec(),
+        })
+    }
+
+    fn never_panics(msg_type: u16, payload: &[u8]) {
+        for len in 0..payload.len() {
+            let r = std::panic::catch_unwind(|| decode_event(msg_type, &payload[..len]));
+            assert!(r.is_ok(), "type {msg_type} panicked at length {len}");
+        }
+    }
+
+    #[test]
+    fn hard_expire_names_the_sa_and_hides_its_key() {
+        let expire = x::UserExpire {
+            state: sa_info(),
+            hard: 1,
+        };
+        let payload = body(&expire, &[auth(), x::XfrmAttrs::IfId(4)]);
+        let kind = decode_event(x::XFRM_MSG_EXPIRE, &payload).unwrap();
+        let EventKind::Expire { hard, id, sa } = &kind else {
+            panic!("{kind:?}")
+        };
+        assert!(hard);
+        assert_eq!(id.spi, Spi(0x1001));
+        assert_eq!(id.dst.to_string(), "10.9.0.2");
+        assert_eq!(sa.if_id, Some(4));
+        assert_eq!(sa.algorithms.auth.as_ref().unwrap().trunc_bits, Some(96));
+        let shown = format!("{kind:?} {}", serde_json::to_string(&kind).unwrap());
+        assert!(!shown.contains("monitor-key"), "key leaked: {shown}");
+        never_panics(x::XFRM_MSG_EXPIRE, &payload);
+    }
+
+    #[test]
+    fn deleted_sa_carries_the_whole_sa() {
+        let id = x::UserSaId {
+            daddr: x::Address::from_ip(&"10.9.0.2".parse().unwrap()),
+            spi: 0x1001,
+            family: 2,
+            proto: 50,
+        };
+        let payload = body(&id, &[x::XfrmAttrs::SaInfo(sa_info()), auth()]);
+        let kind = decode_event(x::XFRM_MSG_DELSA, &payload).unwrap();
+        let EventKind::DelSa { id, sa } = kind else {
+            panic!()
+        };
+        assert_eq!(id.spi, Spi(0x1001));
+        let sa = sa.expect("XFRMA_SA decoded");
+        assert_eq!(sa.reqid, 3);
+        assert!(sa.algorithms.auth.is_some());
+        never_panics(x::XFRM_MSG_DELSA, &payload);
+    }
+
+    #[test]
+    fn mapping_reports_old_and_new_peer() {
+        let mut map = x::UserMapping::default();
+        map.id.daddr = x::Address::from_ip(&"10.9.0.2".parse().unwrap());
+        map.id.spi = 0x2002;
+        map.id.family = 2;
+        map.id.proto = 50;
+        map.reqid = 8;
+        map.old_saddr = x::Address::from_ip(&"198.51.100.1".parse().unwrap());
+        map.new_saddr = x::Address::from_ip(&"198.51.100.7".parse().unwrap());
+        map.old_sport = 4500;
+        map.new_sport = 61000;
+        let payload = body(&map, &[]);
+        let kind = decode_event(x::XFRM_MSG_MAPPING, &payload).unwrap();
+        assert_eq!(
+            kind,
+            EventKind::Mapping {
+                id: SaId {
+                    dst: "10.9.0.2".parse().unwrap(),
+                    spi: Spi(0x2002),
+                    proto: XfrmProto::Esp
+                },
+                reqid: 8,
+                old_src: "198.51.100.1".parse().unwrap(),
+                old_sport: 4500,
+                new_src: "198.51.100.7".parse().unwrap(),
+                new_sport: 61000,
+            }
+        );
+        never_panics(x::XFRM_MSG_MAPPING, &payload);
+    }
+
+    #[test]
+    fn report_flush_and_unknown_types() {
+        let mut rep = x::UserReport {
+            proto: 50,
+            ..Default::default()
+        };
+        rep.selector.family = 2;
+        let payload = body(
+            &rep,
+            &[x::XfrmAttrs::CareOfAddr(x::Address::from_ip(
+                &"10.9.9.9".parse().unwrap(),
+            ))],
+        );
+        let kind = decode_event(x::XFRM_MSG_REPORT, &payload).unwrap();
+        assert!(
+            matches!(kind, EventKind::Report { coaddr: Some(c), .. } if c.to_string() == "10.9.9.9")
+        );
+        never_panics(x::XFRM_MSG_REPORT, &payload);
+        assert_eq!(
+            decode_event(x::XFRM_MSG_FLUSHSA, &[50, 0, 0, 0]).unwrap(),
+            EventKind::FlushSa {
+                proto: XfrmProto::Esp
+            }
+        );
+        assert!(decode_event(x::XFRM_MSG_FLUSHSA, &[]).is_err());
+        assert_eq!(
+            decode_event(99, &[1, 2, 3]).unwrap(),
+            EventKind::Other { msg_type: 99 }
+        );
+        for t in [
+            x::XFRM_MSG_ACQUIRE,
+            x::XFRM_MSG_POLEXPIRE,
+            x::XFRM_MSG_DELPOLICY,
+            x::XFRM_MSG_NEWAE,
+        ] {
+            never_panics(t, &[0u8; 400]);
+        }
+    }
+}

@@ -29,18 +29,16 @@ static STOP: AtomicBool = AtomicBool::new(false);
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 static OPEN_READERS: AtomicUsize = AtomicUsize::new(0);
 static INSTALL: Once = Once::new();
-/// More work for the signal cleanup, registered by other parts of the program (see
-/// [`on_cleanup`]).
-static EXTRA: Mutex<Vec<fn()>> = Mutex::new(Vec::new());
-
-/// Other cleanup a signal must not skip (e.g. scratch namespaces of `demo`), run after ours.
+/// Other cleanup a signal must not skip (e.g. scratch namespaces of `demo`, the command of
+/// `trace --exec`), run by [`cleanup_all`] after the trace instances are removed.
 type Hook = Box<dyn Fn() + Send + Sync>;
 static HOOKS: Mutex<Vec<Hook>> = Mutex::new(Vec::new());
 
-/// Adds work to do when SIGINT/SIGTERM/SIGHUP interrupts the process, before it exits with
-/// 128+signal. The signal handling here ends the process: code that owns other resources
-/// (namespaces, sockets) registers their removal with this instead of installing its own
-/// handler, so both run.
+/// Adds work to [`cleanup_all`], which runs when SIGINT/SIGTERM/SIGHUP interrupts the process
+/// (before it exits with 128+signal) and on a panic while a capture runs. The signal handling
+/// here ends the process: code that owns other resources (namespaces, sockets, child processes)
+/// registers their removal with this instead of installing its own handler, so one signal
+/// thread does all the cleanup and no second handler races it to exit.
 pub fn on_interrupt(hook: impl Fn() + Send + Sync + 'static) {
     HOOKS
         .lock()
@@ -160,17 +158,14 @@ pub fn cleanup_all() {
     for mount in mounts {
         let _ = nix::mount::umount2(&mount, nix::mount::MntFlags::MNT_DETACH);
     }
-    let extra = EXTRA.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    for work in extra {
-        work();
+    for hook in HOOKS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        hook();
     }
 }
 
-/// Registers `work` to run in [`cleanup_all`] after the trace instances are removed (e.g. the
-/// demo's namespaces). One signal thread does all the cleanup, so no second handler races it to
-/// exit the process.
+/// [`on_interrupt`] for a plain function (kept for callers that use this name).
 pub fn on_cleanup(work: fn()) {
-    EXTRA.lock().unwrap_or_else(|p| p.into_inner()).push(work);
+    on_interrupt(work);
 }
 
 /// Installs the SIGINT/SIGTERM/SIGHUP cleanup thread and the panic hook (once per process).
@@ -186,9 +181,6 @@ pub fn install_handlers() {
                     if let Some(signal) = signals.forever().next() {
                         SIGNALLED.store(true, Ordering::SeqCst);
                         cleanup_all();
-                        for hook in HOOKS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-                            hook();
-                        }
                         std::process::exit(128 + signal);
                     }
                 });

@@ -4,10 +4,17 @@
 //! trace text parsing and kallsyms symbolization. Must not: touch the global tracer, filters or
 //! buffer, or decide a verdict.
 //!
-//! The flow a caller sees: [`probe`] says what this kernel allows; [`Capture::start`] opens a
+//! The flow a caller sees: [`probe()`] says what this kernel allows; [`Capture::start`] opens a
 //! private instance (`instances/xfrmdiag-<pid>`), [`Capture::stop`] returns a [`TraceResult`]
 //! (events, summary, lost events) and removes the instance. Dropping a capture, a panic, or
 //! SIGINT/SIGTERM after [`cleanup::install_handlers`] removes it too.
+//!
+//! For a caller that sends its own traffic (diagnose): start a capture with a [`DropFilter`]
+//! (kfree_skb is global: every drop on the machine is reported), send, stop; the summary counts
+//! only the drops that pass the filter, and [`summarize`] can be rerun on `events` with another.
+//! `start` installs the signal handling, which ends the process on SIGINT/SIGTERM after cleaning
+//! up: register other cleanup with [`cleanup::on_interrupt`] instead of a second handler.
+//! Saved trace text (another host, `--raw`) goes through [`TraceResult::from_text`].
 
 pub mod capture;
 pub mod cleanup;
@@ -27,7 +34,8 @@ pub use kallsyms::Kallsyms;
 pub use parse::{parse, EventKind, Location, ParsedTrace, TraceEvent, TraceParser};
 pub use probe::{probe, remove_stale_instances, EventSupport, Probe, TracerSupport};
 pub use summary::{
-    summarize, symbolize_events, AuditMarker, DropFilter, DropPoint, NameCount, TraceSummary,
+    summarize, symbolize_events, AuditMarker, DropFilter, DropPoint, NameCount, Summarizer,
+    TraceSummary,
 };
 pub use tracefs::Tracefs;
 

@@ -455,7 +455,11 @@ fn parse_graph_column(column: &str, duration_us: Option<f64>) -> Option<EventKin
         });
     }
     let name_end = content.find("()")?;
-    let function = strip_offset(&content[..name_end]).to_string();
+    // Module functions print as `esp_input [esp4]()`: the name is what comes before the module.
+    let name = content[..name_end]
+        .split_once(" [")
+        .map_or(&content[..name_end], |(n, _)| n);
+    let function = strip_offset(name).to_string();
     if function.is_empty() || function.contains(' ') {
         return None;
     }
@@ -559,6 +563,20 @@ mod tests {
         assert!(
             matches!(t.events[3].kind, EventKind::GraphExit { depth: 0, duration_us: Some(d), .. } if d == 10.123)
         );
+    }
+
+    #[test]
+    fn graph_module_function() {
+        // As a 6.12 instance prints a function of the esp4 module.
+        let t = parse("   22.130064 |   1)   <...>-194    |               |                    esp_input [esp4]() {");
+        assert_eq!(
+            t.events[0].kind,
+            EventKind::GraphEntry {
+                function: "esp_input".into(),
+                depth: 9
+            }
+        );
+        assert_eq!(t.events[0].task.as_deref(), Some("<...>"));
     }
 
     #[test]
