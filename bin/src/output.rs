@@ -31,6 +31,25 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// CAP_NET_ADMIN, from linux/capability.h.
+const CAP_NET_ADMIN: u32 = 12;
+
+/// Fails with what to do unless this process may read XFRM state (CAP_NET_ADMIN, i.e. root).
+pub fn require_net_admin(command: &str) -> anyhow::Result<()> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    if effective & (1 << CAP_NET_ADMIN) == 0 {
+        anyhow::bail!(
+            "{command} needs root (CAP_NET_ADMIN to read XFRM state and counters, CAP_SYS_ADMIN for namespaces and tracing): run it with sudo"
+        );
+    }
+    Ok(())
+}
+
 #[allow(dead_code)] // used by commands as they land
 /// Colour only when asked, or on a terminal without NO_COLOR.
 pub fn use_color(global: &Global) -> bool {

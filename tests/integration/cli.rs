@@ -35,3 +35,28 @@ fn json_into_a_closed_pipe_ends_quietly() {
         assert_eq!(stderr(&out), "", "xfrmdiag {args:?} printed on stderr");
     }
 }
+
+#[test]
+fn root_diagnose_as_unprivileged_user_is_one_line_error() {
+    if !can_use_netns("root_diagnose_as_unprivileged_user_is_one_line_error") {
+        return;
+    }
+    // Drop to nobody with no capabilities; a diagnosis from partial evidence would mislead.
+    for side in [
+        &["--listen", "udp:5000", "--window", "1s"][..],
+        &["--send", "udp:127.0.0.1:5000", "--count", "1"][..],
+    ] {
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_xfrmdiag"))
+            .arg("diagnose")
+            .args(side)
+            .output()
+            .expect("run setpriv");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "diagnose {side:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line expected: {err}");
+        assert!(err.contains("needs root"), "{err}");
+        assert_eq!(stdout(&out), "", "nothing on stdout");
+    }
+}
