@@ -60,3 +60,17 @@ fn root_diagnose_as_unprivileged_user_is_one_line_error() {
         assert_eq!(stdout(&out), "", "nothing on stdout");
     }
 }
+
+#[test]
+fn root_empty_tables_say_so() {
+    if !can_use_netns("root_empty_tables_say_so") {
+        return;
+    }
+    let ns = ScratchNetns::new("xd-cli").expect("namespace");
+    let out = run(&["-n", ns.name(), "policy"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), "no policies\n");
+    let out = run(&["-n", ns.name(), "policy", "--json"]);
+    assert_success(&out);
+    assert_eq!(json(&out), serde_json::json!([]));
+}
