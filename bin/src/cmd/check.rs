@@ -10,13 +10,13 @@ use anyhow::Context as _;
 use xfrmdiag_checklist::kinds::{Context, Outcome};
 use xfrmdiag_checklist::model::DiagnoseCheck;
 use xfrmdiag_checklist::{builtin, load_file, Progress, Runner, Vars};
+use xfrmdiag_collect::{run_test, Action, SidePlan, TestPlan};
 use xfrmdiag_diagnose::evidence::{Flow, Role};
 use xfrmdiag_netns::Netns;
 use xfrmdiag_report::{checklist as render, junit};
 use xfrmdiag_traffic::SendOptions;
 
 use crate::cli::{Global, Status};
-use crate::cmd::diagnose::{run_test, Action, SidePlan, TestPlan};
 use crate::output;
 
 #[derive(Debug, clap::Args)]
@@ -175,11 +175,9 @@ fn run_diagnose(check: &DiagnoseCheck, ctx: &Context) -> Outcome {
     let plan = TestPlan {
         sides: std::iter::once(sender).chain(listener).collect(),
         window,
-        progress: false,
         trace: check.trace,
-        announce_ready: false,
     };
-    let sides = match run_test(&plan) {
+    let sides = match run_test(&plan, |_| {}).map_err(anyhow::Error::new) {
         Ok(sides) => sides,
         Err(e) => {
             return Outcome::fail(
