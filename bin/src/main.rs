@@ -21,7 +21,10 @@ fn main() -> ExitCode {
         Command::Counters(args) => cmd::counters::run(&global, args),
         Command::Watch(args) => cmd::watch::run(&global, args),
         Command::Trace(args) => cmd::trace::run(&global, args),
-        Command::Diagnose(args) => cmd::diagnose::run(&global, args),
+        // A diagnosis from half the evidence would be a wrong answer: refuse it up front.
+        Command::Diagnose(args) => {
+            output::require_net_admin("diagnose").and_then(|()| cmd::diagnose::run(&global, args))
+        }
         Command::Analyze(args) => cmd::analyze::run(&global, args),
         Command::Compare(args) => cmd::compare::run(&global, args),
         Command::Demo(args) => cmd::demo::run(&global, args),
@@ -33,7 +36,9 @@ fn main() -> ExitCode {
         Ok(status) => status.into(),
         Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("xfrmdiag: {}", output::one_line(&err));
+            // Not eprintln!: a closed stderr (`2>&1 | head`) must not turn an error into a panic.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "xfrmdiag: {}", output::one_line(&err));
             cli::Status::Error.into()
         }
     }

@@ -6,6 +6,7 @@
 mod util;
 
 mod checklist;
+mod cli;
 mod counters;
 mod diagnose;
 mod inventory;

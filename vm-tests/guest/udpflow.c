@@ -9,7 +9,8 @@
  * Prints one line per datagram sent ("send 3 EINVAL") and a closing summary line:
  *   udpflow: sent_ok=N send_failed=N received=N errors=EINVAL,EMSGSIZE
  * --encap-socket PORT also opens, in the receiving namespace, the NAT-T socket an IKE daemon keeps:
- * UDP_ENCAP_ESPINUDP on PORT with a per-socket bypass policy.
+ * UDP_ENCAP_ESPINUDP on PORT with a per-socket bypass policy. With --hold-ms it only holds that
+ * socket open for MS milliseconds and sends nothing (for xfrmdiag diagnose's own test traffic).
  * Exit status: 0 when it ran (whatever the kernel did to the packets), 2 on a usage/setup error.
  */
 #define _GNU_SOURCE
@@ -73,6 +74,18 @@ static void bypass_socket_policy(int fd)
 	}
 }
 
+static void open_encap_socket(int port)
+{
+	int es = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in ea = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int type = UDP_ENCAP_ESPINUDP;
+	if (es < 0 || bind(es, (struct sockaddr *)&ea, sizeof(ea)) < 0)
+		die("bind (encap socket)");
+	if (setsockopt(es, IPPROTO_UDP, UDP_ENCAP, &type, sizeof(type)) < 0)
+		die("setsockopt UDP_ENCAP");
+	bypass_socket_policy(es);
+}
+
 static long now_ms(void)
 {
 	struct timespec ts;
@@ -84,7 +97,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: udpflow --from NETNS_PATH --to NETNS_PATH --dst ADDR [--port P] [--count N]\n"
-		"               [--size BYTES] [--df | --probe] [--encap-socket PORT] [--window-ms MS]\n");
+		"               [--size BYTES] [--df | --probe] [--encap-socket PORT] [--window-ms MS]\n"
+		"       udpflow --from X --to NETNS_PATH --dst X --encap-socket PORT --hold-ms MS\n");
 	exit(2);
 }
 
@@ -93,6 +107,7 @@ int main(int argc, char **argv)
 	const char *from = NULL, *to = NULL, *dst = NULL;
 	int port = 5555, count = 5, size = 64, encap_port = 0, window_ms = 800;
 	int pmtu_mode = -1; /* -1: kernel default */
+	int hold_ms = 0;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -109,6 +124,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--size")) size = atoi(v);
 		else if (!strcmp(a, "--encap-socket")) encap_port = atoi(v);
 		else if (!strcmp(a, "--window-ms")) window_ms = atoi(v);
+		else if (!strcmp(a, "--hold-ms")) hold_ms = atoi(v);
 		else usage();
 		i++;
 	}
@@ -137,6 +153,15 @@ int main(int argc, char **argv)
 
 	/* Receiving side: the listener, and the NAT-T encapsulation socket if asked for. */
 	enter_netns(to);
+	if (hold_ms) {
+		/* only hold the encap socket open for a while (for someone else's test traffic) */
+		if (encap_port)
+			open_encap_socket(encap_port);
+		printf("udpflow: holding\n");
+		fflush(stdout);
+		usleep(hold_ms * 1000);
+		return 0;
+	}
 	int rx = socket(family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 	if (rx < 0)
 		die("socket (receiver)");
@@ -146,17 +171,8 @@ int main(int argc, char **argv)
 	if (bind(rx, (struct sockaddr *)&any, family == AF_INET ? sizeof(struct sockaddr_in)
 								 : sizeof(struct sockaddr_in6)) < 0)
 		die("bind (receiver)");
-	if (encap_port) {
-		int es = socket(AF_INET, SOCK_DGRAM, 0);
-		struct sockaddr_in ea = {.sin_family = AF_INET, .sin_port = htons(encap_port)};
-		int type = UDP_ENCAP_ESPINUDP;
-		if (es < 0 || bind(es, (struct sockaddr *)&ea, sizeof(ea)) < 0)
-			die("bind (encap socket)");
-		if (setsockopt(es, IPPROTO_UDP, UDP_ENCAP, &type, sizeof(type)) < 0)
-			die("setsockopt UDP_ENCAP");
-		bypass_socket_policy(es);
-		/* kept open until exit */
-	}
+	if (encap_port)
+		open_encap_socket(encap_port); /* kept open until exit */
 
 	/* Sending side. */
 	enter_netns(from);

@@ -1,22 +1,13 @@
 //! `xfrmdiag check`: run a TOML checklist (or a built-in one) and report pass/fail/skip per check.
 
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use xfrmdiag_checklist::kinds::{Context, Outcome};
-use xfrmdiag_checklist::model::DiagnoseCheck;
 use xfrmdiag_checklist::{builtin, load_file, Progress, Runner, Vars};
-use xfrmdiag_diagnose::evidence::{Flow, Role};
-use xfrmdiag_netns::Netns;
 use xfrmdiag_report::{checklist as render, junit};
-use xfrmdiag_traffic::SendOptions;
 
 use crate::cli::{Global, Status};
-use crate::cmd::diagnose::{run_test, Action, SidePlan, TestPlan};
 use crate::output;
 
 #[derive(Debug, clap::Args)]
@@ -72,7 +63,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
             );
         }
     }
-    let runner = Runner::new(global.netns()).with_diagnose(Arc::new(run_diagnose));
+    let runner = Runner::new(global.netns());
     runner.preflight(&checklist)?;
 
     let show_progress = !global.json && output::status_line_allowed();
@@ -125,100 +116,4 @@ fn list(global: &Global) -> anyhow::Result<Status> {
         }
     }
     Ok(Status::Ok)
-}
-
-/// A `diagnose` check: the same test run as `xfrmdiag diagnose --send udp:DST:PORT
-/// [--peer-netns LISTEN_NETNS]`, from the check's namespace, then the verdict is compared.
-fn run_diagnose(check: &DiagnoseCheck, ctx: &Context) -> Outcome {
-    // Validated when the file was loaded.
-    let Ok(dst) = check.dst.parse::<IpAddr>() else {
-        return Outcome::fail(format!("`{}` is not an IP address", check.dst), None);
-    };
-    let port = check.port.0 as u16;
-    let count = check.count.map_or(3, |n| n.0 as u32);
-    let window = check
-        .window
-        .as_deref()
-        .map(xfrmdiag_checklist::parse::parse_duration)
-        .transpose()
-        .unwrap_or(None)
-        .unwrap_or(Duration::from_secs(2));
-    let flow = Flow {
-        proto: "udp".into(),
-        dst: Some(dst.to_string()),
-        port,
-        sport: None,
-    };
-    let sender = SidePlan {
-        netns: ctx.netns.clone(),
-        role: Role::Sender,
-        action: Action::Send(SendOptions {
-            dst: SocketAddr::new(dst, port),
-            count,
-            size: 64,
-            sport: None,
-            interval: Duration::from_millis(20),
-            // The kernel's default path-MTU behaviour, as an application would get.
-            pmtu: None,
-        }),
-        flow: Some(flow.clone()),
-    };
-    let listener = check.listen_netns.as_ref().map(|name| SidePlan {
-        netns: Netns::Named(name.clone()),
-        role: Role::Receiver,
-        action: Action::Listen {
-            port,
-            expected: Some(count),
-        },
-        flow: Some(Flow { dst: None, ..flow }),
-    });
-    let plan = TestPlan {
-        sides: std::iter::once(sender).chain(listener).collect(),
-        window,
-        progress: false,
-        trace: check.trace,
-        announce_ready: false,
-    };
-    let sides = match run_test(&plan) {
-        Ok(sides) => sides,
-        Err(e) => {
-            return Outcome::fail(
-                format!("the test run failed: {}", output::one_line(&e)),
-                None,
-            )
-        }
-    };
-    let report = xfrmdiag_diagnose::diagnose(&sides);
-    let expect = check.expect.as_deref().unwrap_or("delivered");
-    let count_text = |n: Option<u32>| n.map_or("-".to_string(), |n| n.to_string());
-    let observed = Some(format!(
-        "verdict {} (sent {}, received {})",
-        report.verdict,
-        count_text(report.sent),
-        count_text(report.received)
-    ));
-    let summary = report
-        .findings
-        .first()
-        .map(|f| f.summary.clone())
-        .unwrap_or_default();
-    if report.verdict == expect {
-        Outcome::pass(
-            format!("verdict {expect}, as expected: {summary}"),
-            observed,
-        )
-    } else {
-        let remedy = report
-            .findings
-            .first()
-            .map(|f| format!(" — {}", f.remedy))
-            .unwrap_or_default();
-        Outcome::fail(
-            format!(
-                "verdict {}, expected {expect}: {summary}{remedy}",
-                report.verdict
-            ),
-            observed,
-        )
-    }
 }

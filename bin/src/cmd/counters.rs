@@ -49,8 +49,13 @@ pub fn filter_from(names: &[String]) -> anyhow::Result<Option<Filter>> {
 }
 
 fn read_snapshot(path: &Path) -> anyhow::Result<Snapshot> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read snapshot {}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read snapshot {}: {e}: take one first with `xfrmdiag counters --save {}`",
+            path.display(),
+            path.display()
+        )
+    })?;
     serde_json::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
             "{} is not a counters snapshot ({e}): give a file written by `xfrmdiag counters --save`",

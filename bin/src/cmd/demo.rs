@@ -12,8 +12,9 @@ use xfrmdiag_netns::scratch::VethPair;
 use xfrmdiag_traffic::SendOptions;
 
 use crate::cli::{Global, Status};
-use crate::cmd::diagnose::{print_report, run_test, Action, SidePlan, StatusLine, TestPlan};
+use crate::cmd::diagnose::{print_report, run_test_showing_progress, StatusLine};
 use crate::output;
+use xfrmdiag_collect::{Action, SidePlan, TestPlan};
 use xfrmdiag_report::diagnose::plain_table;
 
 #[derive(Debug, clap::Args)]
@@ -334,11 +335,9 @@ fn diagnose_pair(
             },
         ],
         window: Duration::from_secs(1),
-        progress: output::status_line_allowed(),
         trace: true,
-        announce_ready: false,
     };
-    let sides = run_test(&plan)?;
+    let sides = run_test_showing_progress(&plan, output::status_line_allowed(), false)?;
     let report = diagnose(&sides);
     if print {
         if global.json {

@@ -6,17 +6,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use xfrmdiag_diagnose::evidence::{
-    EvidenceFile, Flow, Role, TraceSummary, Traffic, EVIDENCE_VERSION,
-};
+use xfrmdiag_collect::{run_test, Action, Progress, SidePlan, TestPlan};
+use xfrmdiag_diagnose::evidence::{EvidenceFile, Flow, Role, EVIDENCE_VERSION};
 use xfrmdiag_diagnose::{diagnose, Report, SideEvidence};
 use xfrmdiag_netns::Netns;
-use xfrmdiag_traffic::{Listener, Observer, SendOptions, UdpPort, UdpTarget};
+use xfrmdiag_traffic::{SendOptions, UdpPort, UdpTarget};
 
 use crate::cli::{Global, Status};
 use crate::output;
 
-mod collect;
 mod peer_ssh;
 
 #[derive(Debug, clap::Args)]
@@ -125,45 +123,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// What one side does during the test.
-#[derive(Debug, Clone)]
-pub enum Action {
-    Send(SendOptions),
-    Listen {
-        port: u16,
-        expected: Option<u32>,
-    },
-    Observe(u16),
-    Exec(String),
-    /// Only collect evidence (the peer of a listener or of --exec).
-    Watch,
-}
-
-#[derive(Debug, Clone)]
-pub struct SidePlan {
-    pub netns: Netns,
-    pub role: Role,
-    pub action: Action,
-    pub flow: Option<Flow>,
-}
-
-/// Everything a test run needs: the sides, the window, and where progress goes.
-#[derive(Debug, Clone)]
-pub struct TestPlan {
-    pub sides: Vec<SidePlan>,
-    pub window: Duration,
-    pub progress: bool,
-    /// Capture `skb:kfree_skb` (and functions where allowed) during the window.
-    pub trace: bool,
-    /// Print the ready line on stderr once listeners are up (the --peer protocol).
-    pub announce_ready: bool,
-}
-
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
     let plan = plan(global, &args)?;
+    let show_status = output::status_line_allowed();
     let sides = match &args.peer {
-        Some(target) => run_with_ssh_peer(&plan, &args, target)?,
-        None => run_test(&plan)?,
+        Some(target) => run_with_ssh_peer(&plan, &args, target, show_status)?,
+        None => run_test_showing_progress(&plan, show_status, args.announce_ready)?,
     };
     if let Some(path) = &args.save_evidence {
         save_evidence(path, &sides)?;
@@ -178,6 +143,7 @@ fn run_with_ssh_peer(
     plan: &TestPlan,
     args: &Args,
     target: &peer_ssh::SshTarget,
+    show_status: bool,
 ) -> anyhow::Result<Vec<SideEvidence>> {
     let Some(Action::Send(send)) = plan.sides.first().map(|s| &s.action) else {
         anyhow::bail!("--peer needs --send: the peer listens for what this side sends");
@@ -192,13 +158,44 @@ fn run_with_ssh_peer(
         // Long enough for our setup, our send and our window.
         window: plan.window + sending + Duration::from_secs(5),
     };
-    let mut status = StatusLine::new(plan.progress);
+    let mut status = StatusLine::new(show_status);
     status.show(&format!("starting xfrmdiag on {} …", target.host));
     let peer = peer_ssh::start(&plan.sides[0].netns, &req);
     status.clear();
     let peer = peer?;
-    let mut sides = run_test(plan)?;
+    let mut sides = run_test_showing_progress(plan, show_status, args.announce_ready)?;
     sides.extend(peer.finish()?);
+    Ok(sides)
+}
+
+/// Runs the test, drawing its progress on the status line (when `show_status`) and saying the
+/// ready line on stderr for a --peer caller (when `announce_ready`).
+pub fn run_test_showing_progress(
+    plan: &TestPlan,
+    show_status: bool,
+    announce_ready: bool,
+) -> anyhow::Result<Vec<SideEvidence>> {
+    let mut status = StatusLine::new(show_status);
+    let sides = run_test(plan, |progress| match progress {
+        Progress::Listening {
+            port,
+            netns,
+            received,
+            left,
+        } => status.show(&format!(
+            "listening on udp:{port} in {netns}: {received} received, {:.1}s left",
+            left.as_secs_f64()
+        )),
+        Progress::Watching { settle } => {
+            status.show(&format!("watching for {:.1}s", settle.as_secs_f64()))
+        }
+        Progress::Waited => status.clear(),
+        Progress::Ready => {
+            if announce_ready {
+                eprintln!("{}", peer_ssh::READY);
+            }
+        }
+    })?;
     Ok(sides)
 }
 
@@ -336,245 +333,8 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
     Ok(TestPlan {
         sides: std::iter::once(primary).chain(peer_plan).collect(),
         window: args.window,
-        progress: output::status_line_allowed(),
         trace: !args.no_trace,
-        announce_ready: args.announce_ready,
     })
-}
-
-/// One side while the test runs.
-struct Running {
-    plan: SidePlan,
-    evidence: SideEvidence,
-    counters_before: Option<xfrmdiag_counters::Snapshot>,
-    events: Option<xfrmdiag_inventory::Collector>,
-    listener: Option<Listener>,
-    observer: Option<Observer>,
-}
-
-/// Runs the test: evidence before on every side, listeners up, traffic, wait, evidence after.
-pub fn run_test(plan: &TestPlan) -> anyhow::Result<Vec<SideEvidence>> {
-    let mut running = Vec::new();
-    for side in &plan.sides {
-        running.push(start_side(side)?);
-    }
-    check_encap_sockets(&mut running);
-    // One capture: kfree_skb is system wide, so it covers every side on this machine.
-    let capture = if plan.trace {
-        match xfrmdiag_trace::Capture::start(xfrmdiag_trace::CaptureOptions::default()) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                for r in &mut running {
-                    r.evidence.holes.push(format!("trace: {e}"));
-                }
-                None
-            }
-        }
-    } else {
-        None
-    };
-    // Listeners first, so nothing sent is missed.
-    for r in &mut running {
-        match r.plan.action.clone() {
-            Action::Listen { port, .. } => match Listener::bind(&r.plan.netns, port) {
-                Ok(l) => r.listener = Some(l),
-                // The real application holds the port: watch it instead, and say so.
-                Err(xfrmdiag_traffic::Error::PortTaken { .. }) if r.plan.role == Role::Receiver => {
-                    r.evidence.holes.push(format!(
-                        "listen: udp:{port} is held by another program; observed it instead"
-                    ));
-                    r.plan.action = Action::Observe(port);
-                    r.observer = Some(Observer::start(
-                        &r.plan.netns,
-                        std::path::Path::new("/proc"),
-                        port,
-                    )?);
-                }
-                Err(e) => return Err(e.into()),
-            },
-            Action::Observe(port) => {
-                r.observer = Some(Observer::start(
-                    &r.plan.netns,
-                    std::path::Path::new("/proc"),
-                    port,
-                )?);
-            }
-            _ => {}
-        }
-    }
-    if plan.announce_ready {
-        // Counters, trace and listeners are up: the other host may send now.
-        eprintln!("{}", peer_ssh::READY);
-    }
-    let mut sent_by_test = false;
-    for r in &mut running {
-        match &r.plan.action {
-            Action::Send(opts) => {
-                let result = xfrmdiag_traffic::send_udp(&r.plan.netns, opts)?;
-                r.evidence.traffic = Some(Traffic::Send(result));
-                sent_by_test = true;
-            }
-            Action::Exec(cmd) => {
-                let result = xfrmdiag_traffic::exec(&r.plan.netns, cmd)?;
-                r.evidence.traffic = Some(Traffic::Exec(result));
-                sent_by_test = true;
-            }
-            _ => {}
-        }
-    }
-    let mut waited = false;
-    for r in &mut running {
-        if let Some(listener) = r.listener.take() {
-            let Action::Listen { expected, .. } = r.plan.action else {
-                continue;
-            };
-            let mut status = StatusLine::new(plan.progress);
-            let port = listener.port();
-            let result = listener.wait(expected, plan.window, |got, left| {
-                status.show(&format!(
-                    "listening on udp:{port} in {}: {got} received, {:.1}s left",
-                    r.plan.netns,
-                    left.as_secs_f64()
-                ))
-            });
-            status.clear();
-            r.evidence.traffic = Some(Traffic::Listen(result));
-            waited = true;
-        }
-    }
-    if !waited {
-        let mut status = StatusLine::new(plan.progress);
-        // Nothing to count with: give the kernel the window to drop or deliver (an observed
-        // port needs the whole window; a lone sender only a moment for asynchronous drops).
-        let settle = if sent_by_test && running.iter().all(|r| r.observer.is_none()) {
-            plan.window.min(Duration::from_millis(300))
-        } else {
-            plan.window
-        };
-        status.show(&format!("watching for {:.1}s", settle.as_secs_f64()));
-        std::thread::sleep(settle);
-        status.clear();
-    }
-    if let Some(capture) = capture {
-        match capture.stop() {
-            Ok(result) => {
-                let summary = TraceSummary::from_capture(&result);
-                // Attached once, to the first side; the decision pools every side's trace.
-                let first = &mut running[0].evidence;
-                first.trace = Some(summary);
-                if result.lost_events > 0 {
-                    first.holes.push(format!(
-                        "trace: {} events lost (ring buffer overrun): drops may be missing",
-                        result.lost_events
-                    ));
-                }
-            }
-            Err(e) => {
-                for r in &mut running {
-                    r.evidence.holes.push(format!("trace: {e}"));
-                }
-            }
-        }
-    }
-    running.into_iter().map(finish_side).collect()
-}
-
-/// For every NAT-T port any side's SAs use, whether each side has a UDP socket bound on it.
-fn check_encap_sockets(running: &mut [Running]) {
-    let mut ports: Vec<u16> = running
-        .iter()
-        .filter_map(|r| r.evidence.inventory.as_ref()?.sas.as_ref())
-        .flatten()
-        .filter_map(|sa| sa.encap.as_ref())
-        .flat_map(|e| [e.sport, e.dport])
-        .collect();
-    ports.sort_unstable();
-    ports.dedup();
-    if ports.is_empty() {
-        return;
-    }
-    for r in running {
-        let mut found = Vec::new();
-        for &port in &ports {
-            let bound = r.plan.netns.run(move || {
-                xfrmdiag_traffic::proc_udp::read_drops(std::path::Path::new("/proc"), port)
-            });
-            match bound {
-                Ok(Ok(drops)) => found.push(xfrmdiag_diagnose::evidence::EncapSocket {
-                    port,
-                    bound: drops.is_some(),
-                }),
-                Ok(Err(e)) => r.evidence.holes.push(format!("NAT-T sockets: {e}")),
-                Err(e) => r.evidence.holes.push(format!("NAT-T sockets: {e}")),
-            }
-        }
-        r.evidence.encap_sockets = Some(found);
-    }
-}
-
-fn start_side(plan: &SidePlan) -> anyhow::Result<Running> {
-    let mut evidence = SideEvidence {
-        namespace: plan.netns.display_name().to_string(),
-        role: plan.role,
-        flow: plan.flow.clone(),
-        ..Default::default()
-    };
-    match collect::sysctls(&plan.netns) {
-        Ok(s) => evidence.sysctls = Some(s),
-        Err(e) => evidence.holes.push(format!("sysctls: {e}")),
-    }
-    evidence.inventory = Some(collect::inventory(&plan.netns, &mut evidence.holes));
-    if plan.role == Role::Sender {
-        let dst = plan.flow.as_ref().and_then(|f| f.dst.as_deref());
-        if let Some(dst) = dst.and_then(|d| d.parse().ok()) {
-            match collect::route(&plan.netns, dst) {
-                Ok(r) => evidence.route = Some(r),
-                Err(e) => evidence.holes.push(format!("route: {e}")),
-            }
-        }
-    }
-    let events = match xfrmdiag_inventory::Monitor::start(&plan.netns) {
-        Ok(m) => Some(m.spawn_collector()),
-        Err(e) => {
-            evidence.holes.push(format!("XFRM events: {e}"));
-            None
-        }
-    };
-    let counters_before = match collect::counters(&plan.netns) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            evidence.holes.push(format!("counters: {e}"));
-            None
-        }
-    };
-    Ok(Running {
-        plan: plan.clone(),
-        evidence,
-        counters_before,
-        events,
-        listener: None,
-        observer: None,
-    })
-}
-
-fn finish_side(mut r: Running) -> anyhow::Result<SideEvidence> {
-    if let Some(before) = &r.counters_before {
-        match collect::counters(&r.plan.netns) {
-            Ok(after) => r.evidence.counters = Some(collect::counter_delta(before, &after)),
-            Err(e) => r.evidence.holes.push(format!("counters after: {e}")),
-        }
-    }
-    if let Some(collector) = r.events.take() {
-        match collect::events(collector) {
-            Ok(events) => r.evidence.events = Some(events),
-            Err(e) => r.evidence.holes.push(format!("XFRM events: {e}")),
-        }
-    }
-    if let Some(observer) = r.observer.take() {
-        r.evidence.traffic = Some(Traffic::Observe(observer.finish(&r.plan.netns)?));
-    }
-    r.evidence.collected_at = now_rfc3339();
-    Ok(r.evidence)
 }
 
 /// A one-line progress display on stderr, redrawn in place and erased when done.
@@ -608,31 +368,6 @@ impl StatusLine {
     }
 }
 
-/// UTC now as RFC 3339 (seconds), without a date crate.
-fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86400, secs % 86400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,12 +379,5 @@ mod tests {
         assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert!(parse_duration("soon").is_err());
-    }
-
-    #[test]
-    fn rfc3339_has_the_right_shape() {
-        let t = now_rfc3339();
-        assert_eq!(t.len(), 20, "{t}");
-        assert!(t.starts_with("20") && t.ends_with('Z'));
     }
 }

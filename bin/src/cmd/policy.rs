@@ -43,7 +43,8 @@ pub fn run(global: &Global, _args: Args) -> anyhow::Result<Status> {
     result?;
     match (count, global.json) {
         (0, true) => buf.extend_from_slice(b"[]\n"),
-        (0, false) => push_start(&mut buf, false),
+        // Said in words, as `sa` says "no SAs": a lone header looks like a failed dump.
+        (0, false) => buf.extend_from_slice(b"no policies\n"),
         (_, true) => buf.extend_from_slice(b"\n]\n"),
         (_, false) => {}
     }

@@ -198,11 +198,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
             writeln!(out)?;
         } else {
             let lines = render::watch_lines(&moved, filter.as_ref(), &newly_moving, color);
-            if !lines.is_empty() {
-                // A blank line between intervals keeps them apart when many counters move.
-                writeln!(out)?;
-                out.write_all(lines.as_bytes())?;
-            }
+            // A blank line between intervals keeps them apart when many counters move.
+            writeln!(out)?;
+            out.write_all(lines.as_bytes())?;
         }
         out.flush()?;
         if status_line {

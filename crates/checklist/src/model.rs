@@ -314,39 +314,9 @@ impl Feature {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dir {
-    In,
-    Out,
-    Fwd,
-}
-
-impl Dir {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Dir::In => "in",
-            Dir::Out => "out",
-            Dir::Fwd => "fwd",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Allow,
-    Block,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Allow => "allow",
-            Action::Block => "block",
-        }
-    }
-}
+/// Policy direction and action are the inventory's own types: a checklist names them as
+/// `xfrmdiag policy` prints them (`in`/`out`/`fwd`, `allow`/`block`).
+pub use xfrmdiag_inventory::{Action, Direction as Dir};
 
 /// `kind = "default-policy"`: what the kernel does with packets no policy matches.
 #[derive(Debug, Clone, Serialize, Deserialize)]

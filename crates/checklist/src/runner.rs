@@ -1,14 +1,13 @@
 //! Running a checklist: every check in order, each in its namespace, results collected.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use xfrmdiag_netns::Netns;
 
 use crate::kinds::counter::Mark;
 use crate::kinds::{self, Context, Outcome, Verdict};
-use crate::model::{Check, Checklist, DiagnoseCheck, Severity, Spec};
+use crate::model::{Check, Checklist, Severity, Spec};
 use crate::result::{CheckResult, RunReport, Status};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,38 +27,17 @@ pub enum Progress<'a> {
     Finished(&'a CheckResult),
 }
 
-/// Runs a `diagnose` check: given by the caller, because a diagnose run (traffic, counters,
-/// trace, decision) is put together above the crates this one may depend on.
-pub type DiagnoseFn = dyn Fn(&DiagnoseCheck, &Context) -> Outcome + Send + Sync;
-
 /// Where a run looks: the default namespace (`-n`), and the filesystem roots.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Runner {
     pub base: Context,
-    diagnose: Option<Arc<DiagnoseFn>>,
-}
-
-impl std::fmt::Debug for Runner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runner")
-            .field("base", &self.base)
-            .field("diagnose", &self.diagnose.is_some())
-            .finish()
-    }
 }
 
 impl Runner {
     pub fn new(netns: Netns) -> Runner {
         Runner {
             base: Context::system(netns),
-            diagnose: None,
         }
-    }
-
-    /// Lets `diagnose` checks run; without this they are skipped as not available.
-    pub fn with_diagnose(mut self, run: Arc<DiagnoseFn>) -> Runner {
-        self.diagnose = Some(run);
-        self
     }
 
     /// Checks every namespace the checklist names exists, before anything runs.
@@ -179,10 +157,7 @@ impl Runner {
             Spec::Policy(c) => kinds::policy::run(c, ctx),
             Spec::Counter(c) => kinds::counter::run(c, ctx),
             Spec::TraceCapability(c) => kinds::trace::run(c, ctx),
-            Spec::Diagnose(c) => match &self.diagnose {
-                Some(run) => run(c, ctx),
-                None => Outcome::not_available("diagnose runs are not wired into this build"),
-            },
+            Spec::Diagnose(c) => kinds::diagnose::run(c, ctx),
         }
     }
 }

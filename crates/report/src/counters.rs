@@ -246,6 +246,12 @@ pub fn watch_lines(
             .then_with(|| compare_names(a, b))
     });
     let mut out = String::new();
+    if names.is_empty() {
+        // A quiet interval still gets a line: a log piped from `watch` shows it is alive.
+        out.push_str(time);
+        out.push_str("  nothing moved\n");
+        return out;
+    }
     for name in names {
         let change = &delta.delta[name];
         let error = lookup(name).is_some_and(|i| i.kind == Kind::Error) && change.events() > 0;
@@ -366,6 +372,16 @@ mod tests {
         let text = snapshot_table(&s, false, None);
         assert!(text.contains("TcpExt.BrandNew"), "{text}");
         assert!(text.contains("unknown"), "{text}");
+    }
+
+    #[test]
+    fn watch_lines_say_when_nothing_moved() {
+        let a = snap(&[("XfrmInTmplMismatch", 2)], 0);
+        let b = snap(&[("XfrmInTmplMismatch", 2)], 1_000_000_000);
+        let d = xfrmdiag_counters::delta(&a, &b);
+        let text = watch_lines(&d, None, &[], false);
+        assert!(text.ends_with("  nothing moved\n"), "{text:?}");
+        assert_eq!(text.lines().count(), 1);
     }
 
     #[test]

@@ -188,29 +188,10 @@ fn time_text(unix: u64) -> String {
     if unix == 0 {
         return "-".into();
     }
-    // UTC, ISO-like, without a date library: days since epoch → civil date.
-    let (days, rem) = (unix / 86_400, unix % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    // UTC as `2026-11-25 13:35:18`: RFC 3339 with a space, easier to read in a table.
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix);
+    let text = humantime::format_rfc3339_seconds(at).to_string();
+    text.trim_end_matches('Z').replacen('T', " ", 1)
 }
 
 fn replay_text(sa: &Sa) -> String {
@@ -904,6 +885,12 @@ pub fn push_policy_line(buf: &mut Vec<u8>, p: &Policy) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn times_are_utc_with_a_space() {
+        assert_eq!(super::time_text(0), "-");
+        assert_eq!(super::time_text(1_709_210_096), "2024-02-29 12:34:56");
+    }
+
     use super::*;
     use xfrmdiag_inventory::*;
 

@@ -6,6 +6,7 @@ use xfrmdiag_netns::Netns;
 
 pub mod counter;
 pub mod default_policy;
+pub mod diagnose;
 pub mod feature;
 pub mod policy;
 pub mod sa;
