@@ -18,7 +18,8 @@ fn run_into_closed_pipe(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn json_into_a_closed_pipe_ends_quietly() {
-    // Commands that write JSON through serde_json, which hides the io::Error from the error chain.
+    let _tracefs = tracefs_shared(); // `trace --probe` makes an instance: not while state is compared
+                                     // Commands that write JSON through serde_json, which hides the io::Error from the error chain.
     let mut cases: Vec<Vec<&str>> = vec![vec!["demo", "--list", "--json"]];
     if can_use_netns("json_into_a_closed_pipe_ends_quietly (root cases)") {
         cases.push(vec!["counters", "--all", "--json"]);
