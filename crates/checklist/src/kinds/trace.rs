@@ -31,7 +31,7 @@ pub fn evaluate(check: &TraceCheck, probe: &Probe) -> Outcome {
     match check.need {
         TraceNeed::Tracefs => {
             let mount = if probe.mounted_for_probe {
-                format!("tracefs not mounted; mounted at {at} for the probe and unmounted again")
+                format!("tracefs not mounted at {at}; probed through a private mount only this process saw")
             } else {
                 format!("tracefs at {at}")
             };
