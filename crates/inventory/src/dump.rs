@@ -17,7 +17,8 @@ use crate::nl::{self, Dump, XfrmSocket};
 use crate::route;
 
 /// Interface names for selector/offload `ifindex`, looked up once, only when one is needed.
-pub(crate) struct DevNames {
+/// (Public only in name: this module is private, and `Dumped` needs to mention it.)
+pub struct DevNames {
     ns: Netns,
     names: Option<HashMap<u32, String>>,
 }
@@ -56,19 +57,69 @@ impl DevNames {
     }
 }
 
-/// A policy dump in progress: an iterator that decodes each policy as its datagram arrives, so
-/// 100k policies are never held in memory together.
-pub struct PolicyStream {
+/// What differs between the SA dump and the policy dump: the request, the message that carries
+/// one object, its decoder, and which interface names to fill in.
+pub trait Dumped: Sized {
+    /// What the dump is, for error messages.
+    const OP: &'static str;
+    const REQUEST: u16;
+    const MESSAGE: u16;
+    fn decode(payload: &[u8]) -> Result<Self, String>;
+    fn fill_devs(&mut self, devs: &mut DevNames);
+}
+
+impl Dumped for Policy {
+    const OP: &'static str = "dumping XFRM policies";
+    const REQUEST: u16 = x::XFRM_MSG_GETPOLICY;
+    const MESSAGE: u16 = x::XFRM_MSG_NEWPOLICY;
+    fn decode(payload: &[u8]) -> Result<Self, String> {
+        decode::decode_policy(payload)
+    }
+    fn fill_devs(&mut self, devs: &mut DevNames) {
+        devs.fill_policy(self);
+    }
+}
+
+impl Dumped for Sa {
+    const OP: &'static str = "dumping XFRM SAs";
+    const REQUEST: u16 = x::XFRM_MSG_GETSA;
+    const MESSAGE: u16 = x::XFRM_MSG_NEWSA;
+    fn decode(payload: &[u8]) -> Result<Self, String> {
+        decode::decode_sa(payload)
+    }
+    fn fill_devs(&mut self, devs: &mut DevNames) {
+        devs.fill_sa(self);
+    }
+}
+
+/// A dump in progress: an iterator that decodes each object as its datagram arrives, so 100k
+/// policies are never held in memory together. The first error ends it.
+pub struct Stream<T> {
     dump: Dump,
     devs: DevNames,
     finished: bool,
+    _object: std::marker::PhantomData<T>,
 }
 
-const POLICY_OP: &str = "dumping XFRM policies";
-const SA_OP: &str = "dumping XFRM SAs";
+/// A policy dump in progress (see [`policies`]).
+pub type PolicyStream = Stream<Policy>;
+/// An SA dump in progress (see [`sas`]).
+pub type SaStream = Stream<Sa>;
 
-impl Iterator for PolicyStream {
-    type Item = Result<Policy, Error>;
+impl<T: Dumped> Stream<T> {
+    fn open(ns: &Netns) -> Result<Self, Error> {
+        let socket = XfrmSocket::open(ns, T::OP, &[])?;
+        Ok(Stream {
+            dump: socket.dump(T::OP, T::REQUEST, &[])?,
+            devs: DevNames::new(ns),
+            finished: false,
+            _object: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<T: Dumped> Iterator for Stream<T> {
+    type Item = Result<T, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.finished {
@@ -86,20 +137,17 @@ impl Iterator for PolicyStream {
                     return Some(Err(e));
                 }
             };
-            if msg.msg_type != x::XFRM_MSG_NEWPOLICY {
+            if msg.msg_type != T::MESSAGE {
                 continue;
             }
-            return Some(match decode::decode_policy(msg.payload) {
-                Ok(mut policy) => {
-                    self.devs.fill_policy(&mut policy);
-                    Ok(policy)
+            return Some(match T::decode(msg.payload) {
+                Ok(mut object) => {
+                    object.fill_devs(&mut self.devs);
+                    Ok(object)
                 }
                 Err(reason) => {
                     self.finished = true;
-                    Err(Error::Malformed {
-                        op: POLICY_OP,
-                        reason,
-                    })
+                    Err(Error::Malformed { op: T::OP, reason })
                 }
             });
         }
@@ -118,11 +166,11 @@ impl PolicyStream {
     {
         let mut policy: Option<Policy> = None;
         while let Some(msg) = self.dump.next_message()? {
-            if msg.msg_type != x::XFRM_MSG_NEWPOLICY {
+            if msg.msg_type != Policy::MESSAGE {
                 continue;
             }
             let malformed = |reason| Error::Malformed {
-                op: POLICY_OP,
+                op: Policy::OP,
                 reason,
             };
             match policy.as_mut() {
@@ -139,12 +187,7 @@ impl PolicyStream {
 
 /// Streams every policy of `ns` (like `ip xfrm policy list`), socket policies included.
 pub fn policies(ns: &Netns) -> Result<PolicyStream, Error> {
-    let socket = XfrmSocket::open(ns, POLICY_OP, &[])?;
-    Ok(PolicyStream {
-        dump: socket.dump(POLICY_OP, x::XFRM_MSG_GETPOLICY, &[])?,
-        devs: DevNames::new(ns),
-        finished: false,
-    })
+    Stream::open(ns)
 }
 
 /// Every policy of `ns`, collected. Prefer [`policies`] for output that can be streamed.
@@ -152,57 +195,9 @@ pub fn dump_policies(ns: &Netns) -> Result<Vec<Policy>, Error> {
     policies(ns)?.collect()
 }
 
-/// An SA dump in progress: an iterator that decodes each SA as its datagram arrives.
-pub struct SaStream {
-    dump: Dump,
-    devs: DevNames,
-    finished: bool,
-}
-
-impl Iterator for SaStream {
-    type Item = Result<Sa, Error>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.finished {
-            return None;
-        }
-        loop {
-            let msg = match self.dump.next_message() {
-                Ok(Some(msg)) => msg,
-                Ok(None) => {
-                    self.finished = true;
-                    return None;
-                }
-                Err(e) => {
-                    self.finished = true;
-                    return Some(Err(e));
-                }
-            };
-            if msg.msg_type != x::XFRM_MSG_NEWSA {
-                continue;
-            }
-            return Some(match decode::decode_sa(msg.payload) {
-                Ok(mut sa) => {
-                    self.devs.fill_sa(&mut sa);
-                    Ok(sa)
-                }
-                Err(reason) => {
-                    self.finished = true;
-                    Err(Error::Malformed { op: SA_OP, reason })
-                }
-            });
-        }
-    }
-}
-
 /// Streams every SA of `ns` (like `ip -s xfrm state list`), keys replaced by fingerprints.
 pub fn sas(ns: &Netns) -> Result<SaStream, Error> {
-    let socket = XfrmSocket::open(ns, SA_OP, &[])?;
-    Ok(SaStream {
-        dump: socket.dump(SA_OP, x::XFRM_MSG_GETSA, &[])?,
-        devs: DevNames::new(ns),
-        finished: false,
-    })
+    Stream::open(ns)
 }
 
 /// Every SA of `ns` (like `ip -s xfrm state list`), keys replaced by fingerprints.
@@ -210,37 +205,27 @@ pub fn dump_sas(ns: &Netns) -> Result<Vec<Sa>, Error> {
     sas(ns)?.collect()
 }
 
-/// Decodes SAs from captured netlink bytes: a sequence of netlink messages as the kernel sends
-/// them for a `GETSA` dump (XFRM_MSG_NEWSA; NLMSG_DONE and others are skipped).
+/// Decodes objects from captured netlink bytes: a sequence of netlink messages as the kernel
+/// sends them for a dump (other message types, NLMSG_DONE included, are skipped).
+fn from_netlink_bytes<T: Dumped>(bytes: &[u8], op: &'static str) -> Result<Vec<T>, Error> {
+    let mut objects = Vec::new();
+    for msg in nl::messages(bytes) {
+        let msg = msg.map_err(|reason| Error::Malformed { op, reason })?;
+        if msg.msg_type == T::MESSAGE {
+            objects.push(T::decode(msg.payload).map_err(|reason| Error::Malformed { op, reason })?);
+        }
+    }
+    Ok(objects)
+}
+
+/// Decodes SAs from captured netlink bytes (XFRM_MSG_NEWSA messages of a `GETSA` dump).
 ///
 /// Used for fixtures and for reading a capture made elsewhere.
 pub fn sas_from_netlink_bytes(bytes: &[u8]) -> Result<Vec<Sa>, Error> {
-    const OP: &str = "decoding captured SA messages";
-    let mut sas = Vec::new();
-    for msg in nl::messages(bytes) {
-        let msg = msg.map_err(|reason| Error::Malformed { op: OP, reason })?;
-        if msg.msg_type == x::XFRM_MSG_NEWSA {
-            sas.push(
-                decode::decode_sa(msg.payload)
-                    .map_err(|reason| Error::Malformed { op: OP, reason })?,
-            );
-        }
-    }
-    Ok(sas)
+    from_netlink_bytes(bytes, "decoding captured SA messages")
 }
 
 /// Decodes policies from captured netlink bytes (XFRM_MSG_NEWPOLICY messages).
 pub fn policies_from_netlink_bytes(bytes: &[u8]) -> Result<Vec<Policy>, Error> {
-    const OP: &str = "decoding captured policy messages";
-    let mut policies = Vec::new();
-    for msg in nl::messages(bytes) {
-        let msg = msg.map_err(|reason| Error::Malformed { op: OP, reason })?;
-        if msg.msg_type == x::XFRM_MSG_NEWPOLICY {
-            policies.push(
-                decode::decode_policy(msg.payload)
-                    .map_err(|reason| Error::Malformed { op: OP, reason })?,
-            );
-        }
-    }
-    Ok(policies)
+    from_netlink_bytes(bytes, "decoding captured policy messages")
 }
