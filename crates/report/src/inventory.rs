@@ -241,7 +241,7 @@ fn sa_extras(sa: &Sa) -> String {
         lines.push(format!("pcpu {v}"));
     }
     if let Some(t) = &sa.iptfs {
-        lines.push(format!("iptfs {}", serde_json_lite(t)));
+        lines.push(iptfs_text(t));
     }
     if !sa.flags.is_empty() {
         lines.push(format!("flags {}", sa.flags.join(",")));
@@ -256,8 +256,25 @@ fn sa_extras(sa: &Sa) -> String {
     }
 }
 
-fn serde_json_lite<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+/// IP-TFS parameters in iproute2's words (`ip xfrm state add … iptfs-opts …`).
+fn iptfs_text(t: &xfrmdiag_inventory::IpTfs) -> String {
+    let mut text = String::from("iptfs");
+    let numbers = [
+        ("drop-time", t.drop_time_us),
+        ("reorder-window", t.reorder_window.map(u32::from)),
+        ("init-delay", t.init_delay_us),
+        ("max-queue-size", t.max_queue_size),
+        ("pkt-size", t.pkt_size),
+    ];
+    for (name, value) in numbers {
+        if let Some(v) = value {
+            text.push_str(&format!(" {name} {v}"));
+        }
+    }
+    if t.dont_frag {
+        text.push_str(" dont-frag");
+    }
+    text
 }
 
 fn limit_text(soft: Option<u64>, hard: Option<u64>) -> Option<String> {
@@ -885,6 +902,22 @@ pub fn push_policy_line(buf: &mut Vec<u8>, p: &Policy) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn iptfs_in_iproute2_words() {
+        let t = xfrmdiag_inventory::IpTfs {
+            drop_time_us: Some(2000),
+            reorder_window: Some(3),
+            dont_frag: true,
+            init_delay_us: None,
+            max_queue_size: Some(1_048_576),
+            pkt_size: None,
+        };
+        assert_eq!(
+            super::iptfs_text(&t),
+            "iptfs drop-time 2000 reorder-window 3 max-queue-size 1048576 dont-frag"
+        );
+    }
+
     #[test]
     fn times_are_utc_with_a_space() {
         assert_eq!(super::time_text(0), "-");
