@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use xfrmdiag_counters::{SaStats, Snapshot};
+use xfrmdiag_counters::Snapshot;
 use xfrmdiag_diagnose::evidence::{
     Counters, Inventory, Policy, RouteInfo, Sa, Sysctls, XfrmEvent, XfrmInfo, WATCHED_UNCHANGED,
 };
@@ -30,26 +30,10 @@ pub fn inventory(ns: &Netns, holes: &mut Vec<String>) -> Inventory {
     view
 }
 
-fn sa_stats_of(sa: &inv::Sa) -> SaStats {
-    SaStats {
-        spi: sa.spi.0,
-        replay_window: u64::from(sa.stats.replay_window),
-        replay: u64::from(sa.stats.replay),
-        integrity_failed: u64::from(sa.stats.integrity_failed),
-        bytes: sa.lifetime.current.bytes,
-        packets: sa.lifetime.current.packets,
-    }
-}
-
-/// A counters snapshot with the per-SA error counters added (`sa:<spi>:<field>`).
+/// A counters snapshot of `ns`, per-SA counters (`sa:<spi>:<field>`) included: the counters
+/// crate takes them from an SA dump on the same namespace thread.
 pub fn counters(ns: &Netns) -> Result<Snapshot, String> {
-    let mut snap = Snapshot::take(ns).map_err(|e| e.to_string())?;
-    // Per-SA numbers come from netlink; without them the rest still counts.
-    if let Ok(sas) = inv::dump_sas(ns) {
-        let stats: Vec<SaStats> = sas.iter().map(sa_stats_of).collect();
-        snap.add_sa_stats(&stats);
-    }
-    Ok(snap)
+    Snapshot::take(ns).map_err(|e| e.to_string())
 }
 
 /// What moved between two snapshots, and which of the counters whose stillness matters were
