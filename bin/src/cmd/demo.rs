@@ -7,14 +7,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use xfrmdiag_diagnose::diagnose;
-use xfrmdiag_diagnose::evidence::{Flow, Role};
 use xfrmdiag_netns::scratch::VethPair;
 use xfrmdiag_traffic::SendOptions;
 
 use crate::cli::{Global, Status};
 use crate::cmd::diagnose::{print_report, run_test_showing_progress, StatusLine};
 use crate::output;
-use xfrmdiag_collect::{Action, SidePlan, TestPlan};
+use xfrmdiag_collect::TestPlan;
 use xfrmdiag_report::diagnose::plain_table;
 
 #[derive(Debug, clap::Args)]
@@ -297,46 +296,16 @@ fn diagnose_pair(
             shown.push(format!("ip netns exec {} {}", ns.name(), argv.join(" ")));
         }
     }
-    let port = 5000;
-    let count = 5;
-    let flow = Flow {
-        proto: "udp".into(),
-        dst: Some(pair.b_v4.clone()),
-        port,
-        sport: None,
-    };
-    let plan = TestPlan {
-        sides: vec![
-            SidePlan {
-                netns: pair.a.netns(),
-                role: Role::Sender,
-                action: Action::Send(SendOptions {
-                    dst: format!("{}:{port}", pair.b_v4).parse()?,
-                    count,
-                    size: 64,
-                    sport: None,
-                    interval: Duration::from_millis(20),
-                    pmtu: None,
-                }),
-                flow: Some(flow.clone()),
-            },
-            SidePlan {
-                netns: pair.b.netns(),
-                role: Role::Receiver,
-                action: if s.closed_port {
-                    Action::Observe(port)
-                } else {
-                    Action::Listen {
-                        port,
-                        expected: Some(count),
-                    }
-                },
-                flow: Some(Flow { dst: None, ..flow }),
-            },
-        ],
-        window: Duration::from_secs(1),
-        trace: true,
-    };
+    let (port, count) = (5000, 5);
+    let dst = format!("{}:{port}", pair.b_v4).parse()?;
+    let plan = TestPlan::udp_flow(
+        pair.a.netns(),
+        SendOptions::test_flow(dst, count),
+        Some(pair.b.netns()),
+        s.closed_port,
+        Duration::from_secs(1),
+        true,
+    );
     let sides = run_test_showing_progress(&plan, output::status_line_allowed(), false)?;
     let report = diagnose(&sides);
     if print {

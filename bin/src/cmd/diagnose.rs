@@ -254,81 +254,60 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
         }
     }
     let count = args.count.unwrap_or(5);
-    let (primary, peer_plan) = if let Some(target) = args.send {
-        let flow = Flow {
-            proto: "udp".into(),
-            dst: Some(target.0.ip().to_string()),
-            port: target.0.port(),
+    if let Some(target) = args.send {
+        let send = SendOptions {
+            dst: target.0,
+            count,
+            size: args.size,
             sport: args.sport,
+            interval: Duration::from_millis(args.interval),
+            pmtu: args.pmtu,
         };
-        let send = SidePlan {
-            netns: here,
-            role: Role::Sender,
-            action: Action::Send(SendOptions {
-                dst: target.0,
-                count,
-                size: args.size,
-                sport: args.sport,
-                interval: Duration::from_millis(args.interval),
-                pmtu: args.pmtu,
-            }),
-            flow: Some(flow.clone()),
-        };
-        let listen = peer.map(|netns| SidePlan {
-            netns,
-            role: Role::Receiver,
-            action: if args.peer_observe {
-                Action::Observe(target.0.port())
-            } else {
-                Action::Listen {
-                    port: target.0.port(),
-                    expected: Some(count),
-                }
-            },
-            flow: Some(Flow { dst: None, ..flow }),
-        });
-        (send, listen)
-    } else {
-        let (role, action, port) = if let Some(p) = args.listen {
-            (
-                Role::Receiver,
-                Action::Listen {
-                    port: p.0,
-                    expected: args.count,
-                },
-                Some(p.0),
-            )
-        } else if let Some(p) = args.observe {
-            (Role::Receiver, Action::Observe(p.0), Some(p.0))
-        } else {
-            let cmd = args.exec.clone().unwrap_or_default();
-            (Role::Sender, Action::Exec(cmd), None)
-        };
-        let flow = port.map(|port| Flow {
-            proto: "udp".into(),
-            dst: None,
-            port,
-            sport: None,
-        });
-        let other = match role {
-            Role::Sender => Role::Receiver,
-            Role::Receiver => Role::Sender,
-        };
-        let peer_plan = peer.map(|netns| SidePlan {
-            netns,
-            role: other,
-            action: Action::Watch,
-            flow: flow.clone(),
-        });
+        return Ok(TestPlan::udp_flow(
+            here,
+            send,
+            peer,
+            args.peer_observe,
+            args.window,
+            !args.no_trace,
+        ));
+    }
+    let (role, action, port) = if let Some(p) = args.listen {
         (
-            SidePlan {
-                netns: here,
-                role,
-                action,
-                flow,
+            Role::Receiver,
+            Action::Listen {
+                port: p.0,
+                expected: args.count,
             },
-            peer_plan,
+            Some(p.0),
         )
+    } else if let Some(p) = args.observe {
+        (Role::Receiver, Action::Observe(p.0), Some(p.0))
+    } else {
+        let cmd = args.exec.clone().unwrap_or_default();
+        (Role::Sender, Action::Exec(cmd), None)
+    };
+    let flow = port.map(|port| Flow {
+        proto: "udp".into(),
+        dst: None,
+        port,
+        sport: None,
+    });
+    let other = match role {
+        Role::Sender => Role::Receiver,
+        Role::Receiver => Role::Sender,
+    };
+    let peer_plan = peer.map(|netns| SidePlan {
+        netns,
+        role: other,
+        action: Action::Watch,
+        flow: flow.clone(),
+    });
+    let primary = SidePlan {
+        netns: here,
+        role,
+        action,
+        flow,
     };
     Ok(TestPlan {
         sides: std::iter::once(primary).chain(peer_plan).collect(),

@@ -73,6 +73,55 @@ pub struct TestPlan {
     pub trace: bool,
 }
 
+impl TestPlan {
+    /// UDP datagrams from `sender` as `send` says, with the other end in `receiver` (if any):
+    /// it binds the port and counts what arrives, or with `observe` watches a port the
+    /// application already holds. What `diagnose --send udp:DST:PORT --peer-netns NS` runs.
+    pub fn udp_flow(
+        sender: Netns,
+        send: SendOptions,
+        receiver: Option<Netns>,
+        observe: bool,
+        window: Duration,
+        trace: bool,
+    ) -> TestPlan {
+        let (port, count) = (send.dst.port(), send.count);
+        let flow = Flow {
+            proto: "udp".into(),
+            dst: Some(send.dst.ip().to_string()),
+            port,
+            sport: send.sport,
+        };
+        let receive = receiver.map(|netns| SidePlan {
+            netns,
+            role: Role::Receiver,
+            action: if observe {
+                Action::Observe(port)
+            } else {
+                Action::Listen {
+                    port,
+                    expected: Some(count),
+                }
+            },
+            flow: Some(Flow {
+                dst: None,
+                ..flow.clone()
+            }),
+        });
+        let send = SidePlan {
+            netns: sender,
+            role: Role::Sender,
+            action: Action::Send(send),
+            flow: Some(flow),
+        };
+        TestPlan {
+            sides: std::iter::once(send).chain(receive).collect(),
+            window,
+            trace,
+        }
+    }
+}
+
 /// One side while the test runs.
 struct Running {
     plan: SidePlan,

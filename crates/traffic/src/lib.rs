@@ -210,6 +210,21 @@ pub struct SendOptions {
     pub pmtu: Option<Pmtu>,
 }
 
+impl SendOptions {
+    /// `count` small datagrams to `dst`, 20 ms apart, as `xfrmdiag diagnose --send` sends
+    /// by default.
+    pub fn test_flow(dst: SocketAddr, count: u32) -> Self {
+        SendOptions {
+            dst,
+            count,
+            size: 64,
+            sport: None,
+            interval: Duration::from_millis(20),
+            pmtu: None,
+        }
+    }
+}
+
 /// Sends `count` datagrams from inside `netns` and records every `sendto` error by errno.
 pub fn send_udp(netns: &Netns, opts: &SendOptions) -> Result<SendResult, Error> {
     let opts = opts.clone();

@@ -5,8 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use xfrmdiag_collect::{run_test, Action, SidePlan, TestPlan};
-use xfrmdiag_diagnose::evidence::{Flow, Role};
+use xfrmdiag_collect::{run_test, TestPlan};
 use xfrmdiag_netns::Netns;
 use xfrmdiag_traffic::SendOptions;
 
@@ -29,40 +28,14 @@ pub fn run(check: &DiagnoseCheck, ctx: &Context) -> Outcome {
         .transpose()
         .unwrap_or(None)
         .unwrap_or(Duration::from_secs(2));
-    let flow = Flow {
-        proto: "udp".into(),
-        dst: Some(dst.to_string()),
-        port,
-        sport: None,
-    };
-    let sender = SidePlan {
-        netns: ctx.netns.clone(),
-        role: Role::Sender,
-        action: Action::Send(SendOptions {
-            dst: SocketAddr::new(dst, port),
-            count,
-            size: 64,
-            sport: None,
-            interval: Duration::from_millis(20),
-            // The kernel's default path-MTU behaviour, as an application would get.
-            pmtu: None,
-        }),
-        flow: Some(flow.clone()),
-    };
-    let listener = check.listen_netns.as_ref().map(|name| SidePlan {
-        netns: Netns::Named(name.clone()),
-        role: Role::Receiver,
-        action: Action::Listen {
-            port,
-            expected: Some(count),
-        },
-        flow: Some(Flow { dst: None, ..flow }),
-    });
-    let plan = TestPlan {
-        sides: std::iter::once(sender).chain(listener).collect(),
+    let plan = TestPlan::udp_flow(
+        ctx.netns.clone(),
+        SendOptions::test_flow(SocketAddr::new(dst, port), count),
+        check.listen_netns.clone().map(Netns::Named),
+        false,
         window,
-        trace: check.trace,
-    };
+        check.trace,
+    );
     // No progress display: the checklist runner reports per check.
     let sides = match run_test(&plan, |_| {}) {
         Ok(sides) => sides,
