@@ -126,9 +126,9 @@ pub fn snapshot_table(snapshot: &Snapshot, all: bool, filter: Option<&Filter>) -
     )
 }
 
-/// The `xfrmdiag counters --since` table: what moved, error counters first, with rate, meaning
-/// and the cause id each points to.
-pub fn delta_table(delta: &Delta, filter: Option<&Filter>) -> String {
+/// The counters that moved and pass `filter`, error counters first (the order both the
+/// `--since` table and `watch` show them in).
+fn moved_names<'a>(delta: &'a Delta, filter: Option<&Filter>) -> Vec<&'a str> {
     let mut names: Vec<&str> = delta
         .delta
         .keys()
@@ -141,6 +141,13 @@ pub fn delta_table(delta: &Delta, filter: Option<&Filter>) -> String {
             .cmp(&is_error(a))
             .then_with(|| compare_names(a, b))
     });
+    names
+}
+
+/// The `xfrmdiag counters --since` table: what moved, error counters first, with rate, meaning
+/// and the cause id each points to.
+pub fn delta_table(delta: &Delta, filter: Option<&Filter>) -> String {
+    let names = moved_names(delta, filter);
     let header = format!(
         "namespace {}: {:.1} s since {}",
         delta.namespace, delta.elapsed_secs, delta.since
@@ -233,18 +240,7 @@ pub fn watch_lines(
     color: bool,
 ) -> String {
     let time = delta.taken_at.get(11..19).unwrap_or(&delta.taken_at);
-    let mut names: Vec<&str> = delta
-        .delta
-        .keys()
-        .map(String::as_str)
-        .filter(|n| filter.is_none_or(|f| f.matches(n)))
-        .collect();
-    let is_error = |n: &str| lookup(n).is_some_and(|i| i.kind == Kind::Error);
-    names.sort_by(|a, b| {
-        is_error(b)
-            .cmp(&is_error(a))
-            .then_with(|| compare_names(a, b))
-    });
+    let names = moved_names(delta, filter);
     let mut out = String::new();
     if names.is_empty() {
         // A quiet interval still gets a line: a log piped from `watch` shows it is alive.
