@@ -51,11 +51,14 @@ fn assert_evidence(v: &Value, needle: &str) {
     );
 }
 
-/// True when the run captured a trace (tracefs usable); otherwise prints why it is not asserted.
-fn trace_collected(v: &Value) -> bool {
+/// True when the run captured a trace (tracefs usable); otherwise skips `test`'s trace assertions.
+fn trace_collected(test: &str, v: &Value) -> bool {
     let holes = v["sides"].to_string();
     if holes.contains("trace: ") {
-        eprintln!("SKIP trace assertions: the trace could not be taken here");
+        skip(
+            test,
+            "trace assertions: the trace could not be taken here (no usable tracefs)",
+        );
         return false;
     }
     true
@@ -127,7 +130,10 @@ fn root_plain_udp_into_inbound_esp_policy_is_template_mismatch() {
     assert_evidence(&v, "XfrmInTmplMismatch +5");
     assert_evidence(&v, "Udp.InErrors +5");
     assert_evidence(&v, "dir in allow");
-    if trace_collected(&v) {
+    if trace_collected(
+        "root_plain_udp_into_inbound_esp_policy_is_template_mismatch",
+        &v,
+    ) {
         assert_evidence(&v, "XFRM_POLICY at udp_queue_rcv_one_skb");
     }
     // The sender's half of the story.
@@ -239,7 +245,7 @@ fn root_closed_port_is_no_socket() {
     let (code, v) = diagnose_pair(&p, &p.b_v4, &["--peer-observe"]);
     assert_eq!(v["verdict"], "no-socket", "{v:#}");
     assert_evidence(&v, "Udp.NoPorts +5");
-    if trace_collected(&v) {
+    if trace_collected("root_closed_port_is_no_socket", &v) {
         assert_evidence(&v, "NO_SOCKET at __udp4_lib_rcv");
     }
     assert_eq!(code, 1);
@@ -937,7 +943,10 @@ fn root_gateway_without_forward_policy_is_forward_policy_missing() {
         "--json",
     ]);
     let v = json(&out);
-    if trace_collected(&v) {
+    if trace_collected(
+        "root_gateway_without_forward_policy_is_forward_policy_missing",
+        &v,
+    ) {
         assert_eq!(v["verdict"], "forward-policy-missing", "{v:#}");
         assert_evidence(&v, "XFRM_POLICY at ip_forward");
     } else {
@@ -978,7 +987,7 @@ fn root_far_end_of_the_link_down_is_tx_drop() {
     assert_eq!(v["findings"][0]["confidence"], "certain", "{v:#}");
     // Each datagram counts once (the count itself is not the point; ND/MLD may add some).
     assert_evidence(&v, "dev:veth-a:tx_dropped +");
-    if trace_collected(&v) {
+    if trace_collected("root_far_end_of_the_link_down_is_tx_drop", &v) {
         assert_evidence(&v, "QDISC_DROP at __dev_queue_xmit");
     }
     assert_eq!(code, 1);
@@ -1033,7 +1042,7 @@ mod peer_ssh {
     fn sshd(p: &VethPair, test: &str) -> Option<Sshd> {
         if !Path::new("/usr/sbin/sshd").exists() || Command::new("ssh").arg("-V").output().is_err()
         {
-            eprintln!("SKIP {test}: needs OpenSSH (/usr/sbin/sshd and ssh)");
+            skip(test, "needs OpenSSH (/usr/sbin/sshd and ssh)");
             return None;
         }
         let dir = std::env::temp_dir().join(format!(

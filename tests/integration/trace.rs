@@ -34,11 +34,14 @@ fn can_trace(test: &str) -> bool {
             true
         }
         Ok(p) => {
-            eprintln!("SKIP {test}: no tracefs instances or no skb:kfree_skb event ({p:?})");
+            skip(
+                test,
+                &format!("no tracefs instances or no skb:kfree_skb event ({p:?})"),
+            );
             false
         }
         Err(e) => {
-            eprintln!("SKIP {test}: tracefs unavailable: {e}");
+            skip(test, &format!("tracefs unavailable: {e}"));
             false
         }
     }
@@ -436,7 +439,10 @@ fn root_trace_graph_request_falls_back_with_a_note() {
     }
     let probe = xfrmdiag_trace::probe(None).unwrap();
     if probe.function_graph.usable {
-        eprintln!("SKIP root_trace_graph_request_falls_back_with_a_note: function_graph works here (vm-tests cover it)");
+        skip(
+            "root_trace_graph_request_falls_back_with_a_note",
+            "function_graph works here, so there is no fallback to see (vm-tests cover the graph)",
+        );
         return;
     }
     let out = run(&[
@@ -563,8 +569,9 @@ fn root_trace_status_line_only_on_a_terminal() {
         return;
     }
     if Command::new("script").arg("--version").output().is_err() {
-        eprintln!(
-            "SKIP root_trace_status_line_only_on_a_terminal: no `script` to provide a terminal"
+        skip(
+            "root_trace_status_line_only_on_a_terminal",
+            "needs `script` (bsdutils) to provide a terminal",
         );
         return;
     }
@@ -1130,8 +1137,9 @@ fn root_trace_as_unprivileged_user_is_one_line_error() {
         return;
     }
     if Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!(
-            "SKIP root_trace_as_unprivileged_user_is_one_line_error: no setpriv to drop privileges"
+        skip(
+            "root_trace_as_unprivileged_user_is_one_line_error",
+            "needs setpriv (util-linux) to drop privileges",
         );
         return;
     }

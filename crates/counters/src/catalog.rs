@@ -586,7 +586,10 @@ mod tests {
     #[test]
     fn live_xfrm_stat_is_fully_known() {
         let Ok(text) = std::fs::read_to_string("/proc/self/net/xfrm_stat") else {
-            eprintln!("SKIP live_xfrm_stat_is_fully_known: kernel without CONFIG_XFRM_STATISTICS");
+            xfrmdiag_testkit::skip(
+                "live_xfrm_stat_is_fully_known",
+                "kernel without CONFIG_XFRM_STATISTICS",
+            );
             return;
         };
         for (name, _) in crate::parse::parse_xfrm_stat(&text).counters {
