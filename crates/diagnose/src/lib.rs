@@ -6,12 +6,12 @@
 pub mod causes;
 pub mod compare;
 mod engine;
-pub mod evidence;
-mod readers;
 
 pub use compare::{compare, Comparison};
 pub use engine::{diagnose, Confidence, EvidenceItem, Finding, Report};
-pub use evidence::SideEvidence;
+/// The evidence types (`xfrmdiag-evidence`), under the path they always had.
+pub use xfrmdiag_evidence as evidence;
+pub use xfrmdiag_evidence::SideEvidence;
 
 #[cfg(test)]
 mod tests;
