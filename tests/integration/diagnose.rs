@@ -2,7 +2,7 @@
 //!
 //! Each test builds the fault the way an admin would (`ip xfrm …`, sysctl), runs diagnose across
 //! both sides and asserts the verdict and the key evidence the kernel was measured to give
-//! (shared/vm-recipe.md). The namespaces are deleted when the test ends, even on failure.
+//! (docs/kernel-notes.md). The namespaces are deleted when the test ends, even on failure.
 
 #[allow(unused_imports)]
 use crate::util::*;

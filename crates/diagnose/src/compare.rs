@@ -409,34 +409,53 @@ fn compare_policies(
                 )),
             }
         }
-        // The receiver requires ESP for a flow the sender does not encrypt.
-        for inp in in_pols.iter().filter(|p| {
-            p.dir == "in" && p.action == "allow" && p.templates.iter().any(|t| !t.optional)
-        }) {
-            let covered = out_pols.iter().any(|p| {
-                p.dir == "out"
-                    && p.selector.src == inp.selector.src
-                    && p.selector.dst == inp.selector.dst
-            });
-            if !covered {
-                checks.push(format!(
-                    "{in_host} requires ESP for {} -> {} but {out_host} has no outbound policy for it",
-                    inp.selector.src, inp.selector.dst
-                ));
-                findings.push(finding_for(
-                    CauseId::NoOutboundPolicy,
-                    CONFIGURATION,
-                    Some(out_host.to_string()),
-                    format!(
-                        "{out_host} sends {} -> {} in clear; {in_host} requires ESP",
-                        inp.selector.src, inp.selector.dst
-                    ),
-                    vec![config_item(in_host, describe_policy(inp))],
-                ));
-            }
-        }
+        unencrypted_flows(
+            out_host,
+            out_pols,
+            in_host,
+            in_pols,
+            &mut checks,
+            &mut findings,
+        );
     }
     (checks, findings)
+}
+
+/// The receiver requires ESP for a flow the sender does not encrypt.
+fn unencrypted_flows(
+    out_host: &str,
+    out_pols: &[Policy],
+    in_host: &str,
+    in_pols: &[Policy],
+    checks: &mut Vec<String>,
+    findings: &mut Vec<Finding>,
+) {
+    for inp in in_pols
+        .iter()
+        .filter(|p| p.dir == "in" && p.action == "allow" && p.templates.iter().any(|t| !t.optional))
+    {
+        let covered = out_pols.iter().any(|p| {
+            p.dir == "out"
+                && p.selector.src == inp.selector.src
+                && p.selector.dst == inp.selector.dst
+        });
+        if !covered {
+            checks.push(format!(
+                "{in_host} requires ESP for {} -> {} but {out_host} has no outbound policy for it",
+                inp.selector.src, inp.selector.dst
+            ));
+            findings.push(finding_for(
+                CauseId::NoOutboundPolicy,
+                CONFIGURATION,
+                Some(out_host.to_string()),
+                format!(
+                    "{out_host} sends {} -> {} in clear; {in_host} requires ESP",
+                    inp.selector.src, inp.selector.dst
+                ),
+                vec![config_item(in_host, describe_policy(inp))],
+            ));
+        }
+    }
 }
 
 /// The engine's findings and the cross-checks as one report: a cross-check naming the verdict's
@@ -518,7 +537,7 @@ fn story(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::evidence::{CounterChange, Counters, Encap, Inventory, Role, Selector, Template};
 
@@ -738,5 +757,37 @@ mod tests {
             .findings
             .iter()
             .any(|f| f.confidence == Confidence::Likely));
+    }
+
+    /// (name, host A, host B, expected verdict): the causes only configuration side by side
+    /// names (the verdict table in crate::tests uses these).
+    pub(crate) fn verdict_cases(
+    ) -> Vec<(&'static str, Vec<SideEvidence>, Vec<SideEvidence>, CauseId)> {
+        let a = || host("a", Role::Sender, both_sas(), vec![]);
+        let mut enc = both_sas();
+        enc[0].algorithms[1].key_fingerprint = Some("e1e1e1e1e1e1".into());
+        let mut selector = both_sas();
+        selector[0].src = "10.0.0.9".into();
+        let receiver_requires_esp = vec![policy("in", "10.0.0.1/32", "10.0.0.2/32", "transport")];
+        vec![
+            (
+                "enc key differs",
+                vec![a()],
+                vec![host("b", Role::Receiver, enc, vec![])],
+                CauseId::SaKeyMismatch,
+            ),
+            (
+                "tunnel source differs",
+                vec![a()],
+                vec![host("b", Role::Receiver, selector, vec![])],
+                CauseId::SaSelectorMismatch,
+            ),
+            (
+                "receiver requires ESP the sender does not apply",
+                vec![a()],
+                vec![host("b", Role::Receiver, both_sas(), receiver_requires_esp)],
+                CauseId::NoOutboundPolicy,
+            ),
+        ]
     }
 }

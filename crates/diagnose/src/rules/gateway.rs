@@ -46,8 +46,10 @@ const POLICY_CHECK: &[&str] = &["XfrmInNoPols", "XfrmInTmplMismatch", "XfrmInPol
 
 fn forward_policy_missing(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
     if c.trace_only() {
-        // A router on this machine whose counters are not in the evidence.
-        if POLICY_CHECK.iter().any(|n| facts.moved_anywhere(n)) {
+        // A router on this machine whose counters are not in the evidence. The drop is system
+        // wide: it is only ours when our datagrams went missing and no side's own policy check
+        // explains them.
+        if !facts.tally.loss_known() || POLICY_CHECK.iter().any(|n| facts.moved_anywhere(n)) {
             return false;
         }
         c.side = None;

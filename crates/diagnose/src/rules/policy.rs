@@ -66,9 +66,9 @@ pub const RULES: &[Rule] = &[
         ..Rule::new(CauseId::PolicyTemplateMismatch)
     },
     Rule {
-        title: "the receiver's default inbound policy is block and no policy matches",
-        fault: "`ip xfrm policy setdefault in block` with no policy for the flow (measured: `XfrmInNoPols`).",
-        evidence: "receiver XfrmInNoPols grows",
+        title: "no inbound policy accepts the flow where the kernel requires one",
+        fault: "A tunnel-mode SA decrypts the packets but no `dir in` policy covers them (the kernel requires a policy for what a tunnel SA decapsulated), or XfrmInNoPols moved where the default policies were not read. With the default inbound policy known to be block it is `default-policy-block` (docs/kernel-notes.md).",
+        evidence: "receiver XfrmInNoPols grows (not forwarding, default inbound policy accept or unknown)",
         summary: "no inbound policy matched the flow and the kernel requires one",
         remedy: "add an inbound policy for the flow, or `ip xfrm policy setdefault in accept`",
         // XfrmInNoPols: no policy while the default blocks, or a tunnel-mode SA decrypted a packet
