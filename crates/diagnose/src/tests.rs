@@ -1161,3 +1161,22 @@ fn a_forward_drop_elsewhere_does_not_make_an_observed_flow_a_finding() {
     ]);
     assert_eq!(r.verdict, "no-drop-seen", "{r:#?}");
 }
+
+#[test]
+fn the_decision_depends_on_no_reader() {
+    // `cargo tree -p xfrmdiag-diagnose` must show no netlink, tokio, procfs or tracefs crate: the
+    // only dependencies are the evidence types and serde.
+    let manifest = include_str!("../Cargo.toml");
+    let deps = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .unwrap_or_default();
+    let names: Vec<&str> = deps
+        .lines()
+        .filter_map(|l| l.split(['.', '=']).next())
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    assert_eq!(names, ["serde", "xfrmdiag-evidence"], "{deps}");
+}
