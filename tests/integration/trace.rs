@@ -1060,7 +1060,8 @@ fn trace_fixture_6_1_function_raw_address_symbolized_and_lost_reported() {
     );
     assert_eq!(r.summary.audit_markers.len(), 1);
     assert_eq!(
-        r.summary.audit_markers[0].cause_hint.as_deref(),
+        xfrmdiag_diagnose::rules::cause_of_audit(&r.summary.audit_markers[0].function)
+            .map(|c| c.as_str()),
         Some("sa-auth-failure")
     );
     assert!(r
@@ -1129,7 +1130,8 @@ fn trace_fixture_6_12_function_graph_nesting() {
         .collect();
     assert_eq!(markers, ["xfrm_audit_state_notfound"]);
     assert_eq!(
-        r.summary.audit_markers[0].cause_hint.as_deref(),
+        xfrmdiag_diagnose::rules::cause_of_audit(&r.summary.audit_markers[0].function)
+            .map(|c| c.as_str()),
         Some("no-inbound-sa")
     );
 }
@@ -1208,7 +1210,8 @@ fn assert_guest_fixture(dir: &str, location: &str, marker: &str, cause: &str, fu
         .collect();
     assert_eq!(markers, [marker], "{dir}");
     assert_eq!(
-        r.summary.audit_markers[0].cause_hint.as_deref(),
+        xfrmdiag_diagnose::rules::cause_of_audit(&r.summary.audit_markers[0].function)
+            .map(|c| c.as_str()),
         Some(cause),
         "{dir}"
     );
