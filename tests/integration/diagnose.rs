@@ -1423,7 +1423,12 @@ fn root_routers_default_forward_block_is_default_policy_block() {
             "--json",
         ]);
         let v = json(&out);
-        if dst.contains(':') && !trace_collected(&v) {
+        if dst.contains(':')
+            && !trace_collected(
+                "root_routers_default_forward_block_is_default_policy_block",
+                &v,
+            )
+        {
             // IPv6 forwarding is told by the drop at ip6_forward (the sysctl read is IPv4's).
             continue;
         }
