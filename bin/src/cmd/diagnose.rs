@@ -65,7 +65,7 @@ pub struct Args {
     )]
     pub interval: u64,
     /// How long to wait for the datagrams (e.g. 2s, 500ms).
-    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = xfrmdiag_duration::parse_arg)]
     pub window: Duration,
     /// The other end runs in namespace NS on this machine: its evidence (and a listener for
     /// --send) are taken in the same run, and the report covers both sides.
@@ -104,23 +104,6 @@ pub struct Args {
     /// Keep what was collected, for `xfrmdiag analyze FILE`.
     #[arg(long, value_name = "FILE")]
     pub save_evidence: Option<PathBuf>,
-}
-
-/// `2s`, `500ms`, `1m`, or plain seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("'{text}' is not a duration: use e.g. 2s, 500ms or 1m");
-    let (num, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(bad()),
-    };
-    Ok(Duration::from_secs_f64(secs))
 }
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
@@ -192,7 +175,7 @@ pub fn run_test_showing_progress(
         Progress::Waited => status.clear(),
         Progress::Ready => {
             if announce_ready {
-                eprintln!("{}", peer_ssh::READY);
+                crate::output::stderr_line(peer_ssh::READY);
             }
         }
     })?;
@@ -332,31 +315,15 @@ impl StatusLine {
 
     pub fn show(&mut self, text: &str) {
         if self.enabled {
-            eprint!("\r\x1b[2K{text}");
-            let _ = std::io::stderr().flush();
+            crate::output::status(text);
             self.drawn = true;
         }
     }
 
     pub fn clear(&mut self) {
         if self.drawn {
-            eprint!("\r\x1b[2K");
-            let _ = std::io::stderr().flush();
+            crate::output::status("");
             self.drawn = false;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
-        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
-        assert!(parse_duration("soon").is_err());
     }
 }

@@ -59,7 +59,8 @@ pub struct Probe {
     pub xfrm_events: Vec<String>,
     /// `/proc/kallsyms` shows real addresses (needed to symbolize 6.1-style drop locations).
     pub kallsyms_addresses: bool,
-    /// Instances named `xfrmdiag-<pid>` whose process is gone (left by a killed run).
+    /// Instances named `xfrmdiag-<pid>` whose process is gone (left by a killed run). The probe
+    /// creates an instance of its own, and that removes them (see [`crate::stale`]).
     pub stale_instances: Vec<String>,
 }
 

@@ -6,6 +6,11 @@
 //! process that started before its instance is its creator or an older process that cannot be
 //! told apart from it: never removed. The comparison needs no process name, so a program using
 //! this library (not named `xfrmdiag`) keeps its instances too.
+//!
+//! Kernel fact relied on: tracefs stamps an instance directory with the time it was created, and
+//! writing its control files (tracing_on, set_event) does not change that stamp (6.18 host,
+//! measured: mkdir an instance, stat, write tracing_on a second later, stat again: mtime and ctime
+//! unchanged, equal to the mkdir time to the second).
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
