@@ -9,5 +9,6 @@ mod checklist;
 mod cli;
 mod counters;
 mod diagnose;
+mod early_verdict;
 mod inventory;
 mod trace;
