@@ -11,7 +11,10 @@
 use std::time::{Duration, Instant};
 
 use xfrmdiag_counters::{Kind, Snapshot};
+use xfrmdiag_diagnose::evidence::Traffic;
 use xfrmdiag_netns::Netns;
+
+use crate::{Running, TestPlan};
 
 /// How often the drop counters are read during the window (the /proc files of one namespace
 /// take about 1 ms). The first read is at once: the test datagrams were sent before the wait.
@@ -40,6 +43,27 @@ pub struct Accounted {
     pub received: u32,
     /// Datagrams counted by drop counters (the largest increase on each side, summed).
     pub dropped: u32,
+}
+
+/// The early stop for this run: only for datagrams this run sent itself (their count is known)
+/// and only when every side's counters were read before the send.
+pub(crate) fn for_run(plan: &TestPlan, running: &[Running]) -> Option<EarlyStop> {
+    if plan.full_window {
+        return None;
+    }
+    let sent = running
+        .iter()
+        .map(|r| match &r.evidence.traffic {
+            Some(Traffic::Send(s)) => Some(s.sent),
+            Some(_) => None,
+            None => Some(0),
+        })
+        .sum::<Option<u32>>()?;
+    let sides = running
+        .iter()
+        .map(|r| Some((r.plan.netns.clone(), r.counters_before.clone()?)))
+        .collect::<Option<Vec<_>>>()?;
+    EarlyStop::new(sides, sent)
 }
 
 impl EarlyStop {

@@ -211,7 +211,7 @@ pub fn run_test(
             _ => {}
         }
     }
-    let mut early = early_stop(plan, &running);
+    let mut early = early::for_run(plan, &running);
     let mut waited = false;
     for r in &mut running {
         if let Some(listener) = r.listener.take() {
@@ -272,27 +272,6 @@ pub fn run_test(
         }
     }
     running.into_iter().map(finish_side).collect()
-}
-
-/// The early stop for this run: only for datagrams this run sent itself (their count is known)
-/// and only when every side's counters were read before the send.
-fn early_stop(plan: &TestPlan, running: &[Running]) -> Option<early::EarlyStop> {
-    if plan.full_window {
-        return None;
-    }
-    let sent = running
-        .iter()
-        .map(|r| match &r.evidence.traffic {
-            Some(Traffic::Send(s)) => Some(s.sent),
-            Some(_) => None,
-            None => Some(0),
-        })
-        .sum::<Option<u32>>()?;
-    let sides = running
-        .iter()
-        .map(|r| Some((r.plan.netns.clone(), r.counters_before.clone()?)))
-        .collect::<Option<Vec<_>>>()?;
-    early::EarlyStop::new(sides, sent)
 }
 
 /// For every NAT-T port any side's SAs use, whether each side has a UDP socket bound on it.

@@ -9,7 +9,9 @@ use proptest::test_runner::{Config, TestError, TestRunner};
 
 /// Where inputs that once panicked are kept, one folder per target.
 pub fn regressions_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/fuzz-regressions")
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/fuzz-regressions");
+    dir.canonicalize().unwrap_or(dir)
 }
 
 /// A file under tests/fixtures/.

@@ -1,5 +1,6 @@
-//! Evidence JSON (`xfrmdiag analyze FILE`): `EvidenceFile` parsed with serde, then every file
-//! that parses judged by the engine and rendered as the report would be. The engine may see
+//! Evidence JSON (`xfrmdiag analyze FILE`, `compare A B`): `EvidenceFile` parsed with serde,
+//! then every file that parses judged by the engine, compared, and rendered as the reports
+//! would be. The engine may see
 //! any evidence a file can hold: counts at u64::MAX, sides without a role's traffic, empty and
 //! repeated SAs. Inputs: the constructed ESP cases, mutated as text and as JSON trees.
 //!
@@ -22,6 +23,13 @@ pub fn check(bytes: &[u8]) {
     let _ = xfrmdiag_report::diagnose::json(&report, &file.sides);
     let paint = xfrmdiag_report::diagnose::Paint { color: false };
     let _ = xfrmdiag_report::diagnose::human(&report, &file.sides, paint);
+    // `xfrmdiag compare A B`: the sides split into two hosts, and each side against itself.
+    let (a, b) = file.sides.split_at(file.sides.len() / 2);
+    for (a, b) in [(a, b), (&file.sides[..], &file.sides[..])] {
+        let comparison = xfrmdiag_diagnose::compare(a, b);
+        let _ = xfrmdiag_report::diagnose::compare_json(&comparison);
+        let _ = xfrmdiag_report::diagnose::compare_human(&comparison, paint);
+    }
 }
 
 const CASES: &[&str] = &[
