@@ -12,6 +12,7 @@ mod checklist;
 mod cli;
 mod counters;
 mod diagnose;
+mod early_verdict;
 mod evidence_format;
 mod inventory;
 mod trace;

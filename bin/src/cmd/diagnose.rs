@@ -67,6 +67,10 @@ pub struct Args {
     /// How long to wait for the datagrams (e.g. 2s, 500ms).
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = xfrmdiag_duration::parse_arg)]
     pub window: Duration,
+    /// Wait the whole window even when every datagram sent is already accounted for (received,
+    /// or counted by a drop counter on the side that dropped it); by default the wait ends then.
+    #[arg(long)]
+    pub full_window: bool,
     /// The other end runs in namespace NS on this machine: its evidence (and a listener for
     /// --send) are taken in the same run, and the report covers both sides.
     #[arg(long, value_name = "NS")]
@@ -173,6 +177,14 @@ pub fn run_test_showing_progress(
             status.show(&format!("watching for {:.1}s", settle.as_secs_f64()))
         }
         Progress::Waited => status.clear(),
+        Progress::Accounted(a) => {
+            status.clear();
+            crate::output::stderr_line(format_args!(
+                "window closed early: all {} datagrams accounted for ({} received, {} counted \
+                 by drop counters; --full-window waits it out)",
+                a.sent, a.received, a.dropped
+            ));
+        }
         Progress::Ready => {
             if announce_ready {
                 crate::output::stderr_line(peer_ssh::READY);
@@ -246,14 +258,16 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
             interval: Duration::from_millis(args.interval),
             pmtu: args.pmtu,
         };
-        return Ok(TestPlan::udp_flow(
+        let mut plan = TestPlan::udp_flow(
             here,
             send,
             peer,
             args.peer_observe,
             args.window,
             !args.no_trace,
-        ));
+        );
+        plan.full_window = args.full_window;
+        return Ok(plan);
     }
     let (role, action, port) = if let Some(p) = args.listen {
         (
@@ -296,6 +310,7 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
         sides: std::iter::once(primary).chain(peer_plan).collect(),
         window: args.window,
         trace: !args.no_trace,
+        full_window: args.full_window,
     })
 }
 

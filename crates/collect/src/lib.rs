@@ -12,7 +12,10 @@ use xfrmdiag_netns::Netns;
 use xfrmdiag_traffic::{Listener, Observer, SendOptions};
 
 pub mod convert;
+mod early;
 pub mod readers;
+
+pub use early::Accounted;
 
 /// Why a test run could not go on. Readers that fail do not end the run: they leave a hole in
 /// the evidence instead; only the test traffic itself is fatal.
@@ -39,6 +42,8 @@ pub enum Progress<'a> {
     Waited,
     /// Counters, trace and listeners are up: another host may send now (the --peer protocol).
     Ready,
+    /// Every datagram sent was received or counted as dropped: the window closed early.
+    Accounted(Accounted),
 }
 
 /// What one side does during the test.
@@ -71,6 +76,8 @@ pub struct TestPlan {
     pub window: Duration,
     /// Capture `skb:kfree_skb` (and functions where allowed) during the window.
     pub trace: bool,
+    /// Wait the whole window even when every datagram is already accounted for.
+    pub full_window: bool,
 }
 
 impl TestPlan {
@@ -118,6 +125,7 @@ impl TestPlan {
             sides: std::iter::once(send).chain(receive).collect(),
             window,
             trace,
+            full_window: false,
         }
     }
 }
@@ -203,6 +211,7 @@ pub fn run_test(
             _ => {}
         }
     }
+    let mut early = early::for_run(plan, &running);
     let mut waited = false;
     for r in &mut running {
         if let Some(listener) = r.listener.take() {
@@ -211,13 +220,18 @@ pub fn run_test(
             };
             let port = listener.port();
             let netns = &r.plan.netns;
-            let result = listener.wait(expected, plan.window, |received, left| {
+            let result = listener.wait_until(expected, plan.window, |received, left| {
                 progress(Progress::Listening {
                     port,
                     netns,
                     received,
                     left,
-                })
+                });
+                let accounted = early.as_mut().and_then(|e| e.check(received));
+                if let Some(a) = accounted {
+                    progress(Progress::Accounted(a));
+                }
+                accounted.is_some()
             });
             progress(Progress::Waited);
             r.evidence.traffic = Some(Traffic::Listen(convert::listen(result)));
