@@ -196,6 +196,15 @@ impl From<&inv::XfrmEvent> for XfrmEvent {
             K::FlushSa { .. } => ("flushsa", String::new(), None),
             K::FlushPolicy => ("flushpolicy", String::new(), None),
             K::AsyncEvent { .. } => ("aevent", String::new(), None),
+            K::SetDefault {
+                input,
+                output,
+                forward,
+            } => (
+                "setdefault",
+                format!("default policy in {input} out {output} fwd {forward}"),
+                None,
+            ),
             K::Overrun => ("overrun", "events were lost".into(), None),
             K::Other { msg_type } => ("other", format!("message type {msg_type}"), None),
         };
