@@ -10,6 +10,8 @@
 #
 # Usage (root): scripts/bench-sa.sh [COUNT] [ROUNDS]     defaults: 100000 3
 # Target (issue 12): peak RSS ≤ 8 MB in every mode at 100,000 SAs; exits 1 when one is above.
+# Measured (6.18, 2 shared cores, load ~15): 5.0-5.2 MB in every mode, 0.27-0.38x ip's wall
+# time (ip: 2.3 s, 2.6 MB); loading the 100,000 SAs took 21 minutes of that run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
