@@ -201,6 +201,15 @@ pub fn event(e: &inv::XfrmEvent) -> XfrmEvent {
             K::FlushSa { .. } => ("flushsa", String::new(), None),
             K::FlushPolicy => ("flushpolicy", String::new(), None),
             K::AsyncEvent { .. } => ("aevent", String::new(), None),
+            K::SetDefault {
+                input,
+                output,
+                forward,
+            } => (
+                "setdefault",
+                format!("default policy in {input} out {output} fwd {forward}"),
+                None,
+            ),
             K::Overrun => ("overrun", "events were lost".into(), None),
             K::Other { msg_type } => ("other", format!("message type {msg_type}"), None),
         };
