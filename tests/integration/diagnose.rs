@@ -213,6 +213,9 @@ fn root_default_inbound_block_is_default_policy_block() {
         assert_eq!(v["findings"][0]["side"], p.b.name(), "{v:#}");
         assert_evidence(&v, "XfrmInNoPols +5");
         assert_evidence(&v, "default in policy: block");
+        // Default policies are evidence on every side, the peer's included.
+        assert_eq!(v["sides"][1]["inventory"]["info"]["default_in"], "block");
+        assert_eq!(v["sides"][0]["inventory"]["info"]["default_in"], "allow");
         assert_eq!(code, 1);
     }
 }
@@ -233,6 +236,7 @@ fn root_default_outbound_block_is_default_policy_block_not_a_firewall() {
         assert_eq!(v["findings"][0]["side"], p.a.name(), "{v:#}");
         assert_evidence(&v, "EPERM");
         assert_evidence(&v, "default out policy: block");
+        assert_eq!(v["sides"][0]["inventory"]["info"]["default_out"], "block");
         let remedy = v["findings"][0]["remedy"].as_str().unwrap_or_default();
         assert!(remedy.contains("setdefault DIR accept"), "{v:#}");
         assert!(
