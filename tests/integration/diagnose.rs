@@ -1426,6 +1426,15 @@ fn root_routers_default_forward_block_is_default_policy_block() {
         assert_eq!(v["findings"][0]["side"], r.gw.name(), "{v:#}");
         assert_evidence(&v, "XfrmInNoPols +");
         assert_evidence(&v, "default fwd policy: block");
+        if trace_collected(&v) {
+            // Measured on 6.18: XFRM_POLICY at ip_forward, NOT_SPECIFIED at ip6_forward.
+            let at = if dst.contains(':') {
+                "NOT_SPECIFIED at ip6_forward"
+            } else {
+                "XFRM_POLICY at ip_forward"
+            };
+            assert_evidence(&v, at);
+        }
         assert_eq!(out.status.code(), Some(1));
     }
     drop(r.b);
