@@ -219,6 +219,9 @@ fn root_default_inbound_block_is_default_policy_block() {
         assert_eq!(v["findings"][0]["side"], p.b.name(), "{v:#}");
         assert_evidence(&v, "XfrmInNoPols +5");
         assert_evidence(&v, "default in policy: block");
+        // Default policies are evidence on every side, the peer's included.
+        assert_eq!(v["sides"][1]["inventory"]["info"]["default_in"], "block");
+        assert_eq!(v["sides"][0]["inventory"]["info"]["default_in"], "allow");
         assert_eq!(code, 1);
     }
 }
@@ -239,6 +242,7 @@ fn root_default_outbound_block_is_default_policy_block_not_a_firewall() {
         assert_eq!(v["findings"][0]["side"], p.a.name(), "{v:#}");
         assert_evidence(&v, "EPERM");
         assert_evidence(&v, "default out policy: block");
+        assert_eq!(v["sides"][0]["inventory"]["info"]["default_out"], "block");
         let remedy = v["findings"][0]["remedy"].as_str().unwrap_or_default();
         assert!(remedy.contains("setdefault DIR accept"), "{v:#}");
         assert!(
@@ -1436,6 +1440,15 @@ fn root_routers_default_forward_block_is_default_policy_block() {
         assert_eq!(v["findings"][0]["side"], r.gw.name(), "{v:#}");
         assert_evidence(&v, "XfrmInNoPols +");
         assert_evidence(&v, "default fwd policy: block");
+        if trace_collected(&v) {
+            // Measured on 6.18: XFRM_POLICY at ip_forward, NOT_SPECIFIED at ip6_forward.
+            let at = if dst.contains(':') {
+                "NOT_SPECIFIED at ip6_forward"
+            } else {
+                "XFRM_POLICY at ip_forward"
+            };
+            assert_evidence(&v, at);
+        }
         assert_eq!(out.status.code(), Some(1));
     }
     drop(r.b);

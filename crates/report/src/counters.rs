@@ -263,8 +263,10 @@ pub fn watch_lines(
         let rate = delta
             .rate(name)
             .map_or_else(String::new, |r| format!("{r:.1}/s"));
+        // The cause the rules give the counter, as `counters --since` and `diagnose` name it.
+        let cause = cause_of(name).map_or_else(String::new, |c| format!(" [{c}]"));
         let line = format!(
-            "{time} {mark} {name:<28} {:>12} {rate:>10}  {}",
+            "{time} {mark} {name:<28} {:>12} {rate:>10}  {}{cause}",
             change_text(change),
             meaning(name)
         );
@@ -395,6 +397,10 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
         assert!(lines[0].contains("! NEW XfrmInTmplMismatch"), "{text}");
+        assert!(
+            lines[0].ends_with(" [policy-template-mismatch]"),
+            "watch names the cause diagnose gives: {text}"
+        );
         assert!(
             lines[0].contains("+2") && lines[0].contains("1.0/s"),
             "{text}"

@@ -20,6 +20,7 @@ pub const RULES: &[Rule] = &[
             Signal::Counter("XfrmInNoPols"),
             Signal::Counter("XfrmInTmplMismatch"),
         ],
+        supports: &[Signal::Drop("*", "ip6_forward")],
         excludes: &[
             CauseId::NoInboundPolicy,
             CauseId::PolicyTemplateMismatch,

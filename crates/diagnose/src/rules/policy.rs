@@ -32,13 +32,14 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         title: "a default block policy stopped the flow: no policy matches it",
-        fault: "`ip xfrm policy setdefault DIR block` with no policy for the flow. Measured on 6.18: `out` block makes sendto fail with EPERM and moves no counter (not XfrmOutPolBlock); `in` block counts XfrmInNoPols on the receiver; `fwd` block counts XfrmInNoPols on the router with the drop (XFRM_POLICY) in ip_forward/ip6_forward (docs/kernel-notes.md).",
+        fault: "`ip xfrm policy setdefault DIR block` with no policy for the flow. Measured on 6.18: `out` block makes sendto fail with EPERM and moves no counter (not XfrmOutPolBlock); `in` block counts XfrmInNoPols on the receiver; `fwd` block counts XfrmInNoPols on the router, with the drop at ip_forward (reason XFRM_POLICY) or ip6_forward (reason NOT_SPECIFIED) (docs/kernel-notes.md).",
         evidence: "EPERM on send with the sender's `out` default block and no `dir out` policy covering the flow; XfrmInNoPols with the receiver's `in` default block; XfrmInNoPols on a router whose `fwd` default is block",
         summary: "a default block policy stopped the flow: no policy matches it",
         remedy: "add a policy for the flow in that direction (an allow policy, or a bypass: `ip xfrm policy add ... dir DIR action allow` without a template), or `ip xfrm policy setdefault DIR accept`",
         // Measured on 6.18: an `out` default block fails sendto with EPERM and moves no counter.
         refines: &[Signal::Errno("EPERM"), Signal::Counter("XfrmInNoPols")],
-        supports: &[POLICY_DROP],
+        // IPv6 forwarding drops with reason NOT_SPECIFIED (measured on 6.18).
+        supports: &[POLICY_DROP, Signal::Drop("*", "ip6_forward")],
         excludes: &[
             CauseId::PolicyBlockOut,
             CauseId::FirewallDrop,
