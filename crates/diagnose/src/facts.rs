@@ -70,6 +70,19 @@ impl<'a> Facts<'a> {
         })
     }
 
+    /// Every sender whose route is known reaches the destination directly (a `unicast` route
+    /// without a gateway): no router forwards this flow, so a forward drop in the system-wide
+    /// trace is another namespace's (seen with gateway tests running at the same time).
+    pub fn flow_is_on_link(&self) -> bool {
+        let mut routes = self
+            .sides
+            .iter()
+            .filter(|s| s.role == Role::Sender)
+            .filter_map(|s| s.route.as_ref())
+            .peekable();
+        routes.peek().is_some() && routes.all(|r| r.kind == "unicast" && r.gateway.is_none())
+    }
+
     /// Datagrams the sender handed to the kernel that no listener received (all of them when
     /// nobody listened).
     pub fn lost_from(&self, send: &SendResult) -> u32 {

@@ -1180,3 +1180,21 @@ fn the_decision_depends_on_no_reader() {
         .collect();
     assert_eq!(names, ["serde", "xfrmdiag-evidence"], "{deps}");
 }
+
+#[test]
+fn a_forward_drop_elsewhere_does_not_claim_an_on_link_flow() {
+    // Seen with gateway tests running at once: the sender reaches the receiver on-link (no
+    // router on the path) while another namespace's router dropped at ip_forward.
+    let r = diagnose(&[
+        sender("a").sent(5, 5).route("unicast", None).e(),
+        receiver("b")
+            .listened(0)
+            .drop("XFRM_POLICY", "ip_forward+0x2c0", 5)
+            .e(),
+    ]);
+    assert_ne!(r.verdict, "forward-policy-missing", "{r:#?}");
+    assert!(r
+        .findings
+        .iter()
+        .all(|f| f.cause != "forward-policy-missing"));
+}

@@ -49,8 +49,11 @@ fn forward_policy_missing(facts: &Facts, side: &SideEvidence, c: &mut Candidate)
     if c.trace_only() {
         // A router on this machine whose counters are not in the evidence. The drop is system
         // wide: it is only ours when our datagrams went missing and no side's own policy check
-        // explains them.
-        if !facts.tally.loss_known() || POLICY_CHECK.iter().any(|n| facts.moved_anywhere(n)) {
+        // explains them, and only when a router can be on the path at all.
+        if !facts.tally.loss_known()
+            || facts.flow_is_on_link()
+            || POLICY_CHECK.iter().any(|n| facts.moved_anywhere(n))
+        {
             return false;
         }
         c.side = None;
