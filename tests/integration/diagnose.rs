@@ -1440,7 +1440,10 @@ fn root_routers_default_forward_block_is_default_policy_block() {
         assert_eq!(v["findings"][0]["side"], r.gw.name(), "{v:#}");
         assert_evidence(&v, "XfrmInNoPols +");
         assert_evidence(&v, "default fwd policy: block");
-        if trace_collected(&v) {
+        if trace_collected(
+            "root_routers_default_forward_block_is_default_policy_block",
+            &v,
+        ) {
             // Measured on 6.18: XFRM_POLICY at ip_forward, NOT_SPECIFIED at ip6_forward.
             let at = if dst.contains(':') {
                 "NOT_SPECIFIED at ip6_forward"
