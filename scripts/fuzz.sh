@@ -29,4 +29,4 @@ echo "== fuzz: ${SECONDS_PER_GENERATOR}s per generator${XFRMDIAG_FUZZ_CASES:+, a
 # A target directory of its own: these profile settings differ from the release build's.
 cargo test --release --target-dir target/fuzz -p xfrmdiag-fuzz --test fuzz -- \
   --nocapture --test-threads "$(nproc)" $FILTER 2>&1 |
-  grep -E '^(fuzz |replayed |test result|thread .* panicked|  the shrunk input)'
+  grep --line-buffered -E '^(fuzz |replayed |test result|thread .* panicked|  the shrunk input)'
