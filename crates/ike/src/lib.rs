@@ -9,6 +9,7 @@ pub mod join;
 pub mod libreswan;
 pub mod log;
 pub mod model;
+pub mod render;
 pub mod strongswan;
 pub mod vici;
 
@@ -115,7 +116,11 @@ pub fn resolve(source: &Source) -> Result<(DaemonKind, PathBuf), Error> {
 /// Reads the daemon once, with the failures from its log when one is given.
 pub fn read_daemon(source: &Source) -> Result<DaemonView, Error> {
     let (kind, path) = resolve(source)?;
-    let mut view = read_kind(kind, &path)?;
+    read_resolved(source, kind, &path)
+}
+
+fn read_resolved(source: &Source, kind: DaemonKind, path: &Path) -> Result<DaemonView, Error> {
+    let mut view = read_kind(kind, path)?;
     if let Some(log) = &source.log {
         let text = std::fs::read(log).map_err(|e| Error::Log {
             path: log.display().to_string(),
@@ -130,9 +135,10 @@ pub fn read_daemon(source: &Source) -> Result<DaemonView, Error> {
 /// The daemon (read before and after the kernel dump) joined with namespace `ns`'s SAs and
 /// policies.
 pub fn inspect(ns: &Netns, source: &Source, flow: Option<Flow>) -> Result<IkeReport, Error> {
-    let before = read_daemon(source)?;
+    let (kind, path) = resolve(source)?;
+    let before = read_resolved(source, kind, &path)?;
     let sas = xfrmdiag_inventory::dump_sas(ns)?;
     let policies = xfrmdiag_inventory::dump_policies(ns)?;
-    let after = read_daemon(source)?;
+    let after = read_resolved(source, kind, &path)?;
     Ok(join(&before, after, &sas, &policies, flow))
 }

@@ -20,6 +20,8 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Client {
     stream: UnixStream,
     path: String,
+    /// Every packet received, re-encoded after decoding (so without secrets), when recording.
+    recorded: Option<Vec<u8>>,
 }
 
 impl Client {
@@ -34,7 +36,18 @@ impl Client {
         Ok(Client {
             stream,
             path: path.display().to_string(),
+            recorded: None,
         })
+    }
+
+    /// Keeps every packet received from now on, for test fixtures ([`Client::recorded`]).
+    pub fn record(&mut self) {
+        self.recorded = Some(Vec::new());
+    }
+
+    /// The packets kept since [`Client::record`]: 4-byte length, packet; secrets already dropped.
+    pub fn recorded(&self) -> &[u8] {
+        self.recorded.as_deref().unwrap_or(&[])
     }
 
     fn send(&mut self, kind: PacketType, name: Option<&str>, msg: &Message) -> Result<(), Error> {
@@ -52,7 +65,11 @@ impl Client {
         }
         let mut buf = vec![0u8; len];
         self.stream.read_exact(&mut buf)?;
-        vici::decode_packet(&buf).map_err(|e| Error::Protocol(e.to_string()))
+        let p = vici::decode_packet(&buf).map_err(|e| Error::Protocol(e.to_string()))?;
+        if let Some(rec) = &mut self.recorded {
+            rec.extend(vici::encode_packet(p.kind, p.name.as_deref(), &p.message));
+        }
+        Ok(p)
     }
 
     /// A plain request/response command.
