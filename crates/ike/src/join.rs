@@ -91,6 +91,9 @@ pub struct ChildJoin {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_sa_out: Option<KernelSaRef>,
     pub kernel_policies: Vec<KernelPolicyRef>,
+    /// True when every SA its state implies is in the kernel: both SAs while installed; only the
+    /// inbound one once rekeyed or deleting (strongSwan removes the old outbound SA at once).
+    pub in_kernel: bool,
     /// Whether its selectors cover the flow (absent without a flow).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub covers_flow: Option<bool>,
@@ -258,33 +261,35 @@ pub fn join(
         let sa_in = find_sa(sas, child.spi_in, proto_of(child));
         let sa_out = find_sa(sas, child.spi_out, proto_of(child));
         let stable = installed_before.contains(&(child.spi_in, child.spi_out));
-        if child.installed && stable {
-            let mut missing = Vec::new();
+        let outbound_expected = !matches!(child.state.as_str(), "REKEYED" | "DELETING");
+        let mut missing = Vec::new();
+        if child.installed {
             if let (Some(spi), None) = (child.spi_in, sa_in) {
                 missing.push(format!("inbound SPI {spi}"));
             }
-            if let (Some(spi), None) = (child.spi_out, sa_out) {
+            if let (Some(spi), None, true) = (child.spi_out, sa_out, outbound_expected) {
                 missing.push(format!("outbound SPI {spi}"));
             }
-            if !missing.is_empty() {
-                findings.push(IkeFinding {
-                    cause: CHILD_SA_NOT_IN_KERNEL.to_string(),
-                    connection: Some(ike.name.clone()),
-                    summary: format!(
-                        "CHILD_SA {}{{{}}} is {} in the daemon, but the kernel has no SA for its {}",
-                        child.name,
-                        child.uniqueid.map_or("?".to_string(), |u| u.to_string()),
-                        child.state,
-                        missing.join(" and ")
-                    ),
-                    reason: None,
-                    evidence: vec![format!("{} kernel SAs checked by SPI", sas.len())],
-                    remedy: "the SA was removed behind the daemon's back (ip xfrm state flush, a \
+        }
+        let in_kernel = missing.is_empty();
+        if stable && !missing.is_empty() {
+            findings.push(IkeFinding {
+                cause: CHILD_SA_NOT_IN_KERNEL.to_string(),
+                connection: Some(ike.name.clone()),
+                summary: format!(
+                    "CHILD_SA {}{{{}}} is {} in the daemon, but the kernel has no SA for its {}",
+                    child.name,
+                    child.uniqueid.map_or("?".to_string(), |u| u.to_string()),
+                    child.state,
+                    missing.join(" and ")
+                ),
+                reason: None,
+                evidence: vec![format!("{} kernel SAs checked by SPI", sas.len())],
+                remedy: "the SA was removed behind the daemon's back (ip xfrm state flush, a \
                              second daemon, a netns change): restart the connection \
                              (`swanctl --terminate --child NAME; swanctl --initiate --child NAME`)"
-                        .to_string(),
-                });
-            }
+                    .to_string(),
+            });
         }
         children.push(ChildJoin {
             ike_sa: ike.name.clone(),
@@ -297,6 +302,7 @@ pub fn join(
             kernel_sa_in: sa_in.map(KernelSaRef::of),
             kernel_sa_out: sa_out.map(KernelSaRef::of),
             kernel_policies: owned_policies(child, policies),
+            in_kernel,
             covers_flow: flow.map(|f| child_covers(child, &f)),
         });
     }

@@ -234,6 +234,27 @@ fn prefix_range(p: Prefix) -> (IpAddr, IpAddr) {
     }
 }
 
+/// The port of a service name, from this host's /etc/services (where the daemon found it).
+fn service_port(name: &str) -> Option<u16> {
+    static SERVICES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let text =
+        SERVICES.get_or_init(|| std::fs::read_to_string("/etc/services").unwrap_or_default());
+    services_lookup(text, name)
+}
+
+fn services_lookup(text: &str, name: &str) -> Option<u16> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .find_map(|l| {
+            let mut words = l.split_whitespace();
+            let first = words.next()?;
+            let (port, _) = words.next()?.split_once('/')?;
+            (first == name || words.any(|alias| alias == name))
+                .then(|| port.parse().ok())
+                .flatten()
+        })
+}
+
 fn protocol_number(name: &str) -> Option<u8> {
     match name {
         "icmp" => Some(1),
@@ -280,15 +301,18 @@ impl TrafficSelector {
     }
 
     pub(crate) fn set_ports(&mut self, port: &str) {
-        if let Some((a, b)) = port.split_once('-') {
-            match (a.parse(), b.parse()) {
-                (Ok(a), Ok(b)) => self.ports = Some((a, b)),
-                _ => self.ports_unknown = true,
-            }
+        let range = port
+            .split_once('-')
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+        if let Some(range) = range {
+            self.ports = Some(range);
         } else if let Ok(p) = port.parse::<u16>() {
             if p != 0 {
                 self.ports = Some((p, p));
             }
+        } else if let Some(p) = service_port(port) {
+            // the daemon printed the port as its /etc/services name (5555 is "rplay")
+            self.ports = Some((p, p));
         } else if port != "%any" {
             self.ports_unknown = true;
         }
@@ -332,5 +356,13 @@ mod tests {
         let ts = TrafficSelector::parse_strongswan("0.0.0.0..255.255.255.255").unwrap();
         assert!(ts.covers("192.0.2.1".parse().unwrap(), 1, None));
         assert!(TrafficSelector::parse_strongswan("dynamic").is_none());
+        let services = "rplay\t\t5555/udp\t\t\t# RPlay audio service\nsmtp 25/tcp mail\n";
+        assert_eq!(services_lookup(services, "rplay"), Some(5555));
+        assert_eq!(services_lookup(services, "mail"), Some(25));
+        assert_eq!(services_lookup(services, "nothing"), None);
+        // a service name with a dash is not a range
+        let mut ts = TrafficSelector::parse_strongswan("10.0.0.2/32[udp]").unwrap();
+        ts.set_ports("no-such-service");
+        assert_eq!((ts.ports, ts.ports_unknown), (None, true));
     }
 }

@@ -95,10 +95,7 @@ pub fn evaluate(connection: &str, report: &IkeReport) -> Outcome {
     }
     let missing: Vec<String> = children
         .iter()
-        .filter(|c| {
-            (c.spi_in.is_some() && c.kernel_sa_in.is_none())
-                || (c.spi_out.is_some() && c.kernel_sa_out.is_none())
-        })
+        .filter(|c| !c.in_kernel)
         .filter(|c| {
             // only CHILD_SAs the daemon calls installed must be in the kernel
             installed
@@ -153,7 +150,7 @@ mod tests {
             "child_sas":[{{"ike_sa":"host","child_sa":"flow","state":"INSTALLED",
               "spi_in":"0xc1000001","spi_out":"0xc2000002",
               "kernel_sa_in":{{"src":"10.0.0.2","dst":"10.0.0.1","proto":"esp","spi":"0xc1000001","reqid":1,"mode":"transport","bytes":0,"packets":0}}
-              {kernel_out},"kernel_policies":[]}}],
+              {kernel_out},"kernel_policies":[],"in_kernel":{out_in_kernel}}}],
             "kernel_sas_without_ike":[],"findings":[]}}"#,
             est = ike_state == "ESTABLISHED"
         );
