@@ -97,7 +97,16 @@ fn captured_streams_decode() {
                 pos += 4 + len;
             }
             let v = view_from_messages("/x", &Message::default(), &events, &[]);
-            for (_, c) in v.child_sas() {
+            assert_eq!(v.child_sas().count(), 1, "{}", f.path().display());
+            for (ike, c) in v.child_sas() {
+                assert!(ike.established && c.installed, "{}", f.path().display());
+                assert_eq!(c.reqid, Some(1));
+                assert_eq!(
+                    c.remote_ts[0].ports,
+                    Some((5555, 5555)),
+                    "{:?}",
+                    c.remote_ts
+                );
                 assert!(
                     c.spi_in.is_some() && c.spi_out.is_some(),
                     "{}",
@@ -108,4 +117,5 @@ fn captured_streams_decode() {
         }
     }
     eprintln!("{seen} captured vici streams decoded");
+    assert!(seen >= 4, "the captured fixtures are missing");
 }
