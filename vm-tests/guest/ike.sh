@@ -130,6 +130,8 @@ swan_initiate() { # swan_initiate SIDE: returns swanctl's status
 charon_pid() { cat "$(ike_dir "$1")/charon.pid" 2>/dev/null; }
 
 # ---- Libreswan
+# Not used by any scenario yet: pluto starts in the guest (its control socket appears), but
+# addconn does not reach it ("connect(pluto_ctl) failed"), so the connection never loads.
 pluto_start() { # pluto_start SIDE
 	d=$(ike_dir "$1")
 	ns=$(ns_of "$1")
@@ -164,8 +166,14 @@ pluto_start() { # pluto_start SIDE
 		--secretsfile "$d/ipsec.secrets" --ipsecdir "$d" --logfile "$d/pluto.log" >"$d/pluto.out" 2>&1 </dev/null
 	tries=0
 	while [ ! -S "$d/pluto.ctl" ] && [ $tries -lt 100 ]; do sleep 0.1; tries=$((tries + 1)); done
+	if [ ! -S "$d/pluto.ctl" ]; then
+		echo "    pluto did not start; files: $(ls "$d" | tr '\n' ' ')"
+		tail -n 15 "$d/pluto.out" "$d/pluto.log" 2>/dev/null | sed 's/^/    pluto: /'
+		return 1
+	fi
 	ip netns exec "$ns" $WHACK --ctlsocket "$d/pluto.ctl" --listen >/dev/null 2>&1
-	ip netns exec "$ns" $ADDCONN --ctlsocket "$d/pluto.ctl" --config "$d/ipsec.conf" host >"$d/load.out" 2>&1 ||
+	# addconn talks to the default /run/pluto/pluto.ctl: give it ours in its private mount namespace
+	ip netns exec "$ns" sh -c "mkdir -p /run/pluto && mount -o bind $d /run/pluto && exec $ADDCONN --config $d/ipsec.conf host" >"$d/load.out" 2>&1 ||
 		{ sed 's/^/    addconn: /' "$d/load.out"; return 1; }
 	$WHACK --ctlsocket "$d/pluto.ctl" --rereadsecrets >/dev/null 2>&1
 	return 0
