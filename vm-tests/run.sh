@@ -33,6 +33,9 @@ HOST_NEEDS=(
 	/usr/bin/file:file
 )
 BOOT_TIMEOUT=${VMT_BOOT_TIMEOUT:-600}
+# strongSwan and Libreswan for the ike-* scenarios (add_ike_daemons, part of the base image)
+# shellcheck source=vm-tests/ike-image.sh
+. "$VT/ike-image.sh"
 
 KERNEL_FILTER=()
 ONLY=""
@@ -166,6 +169,7 @@ build_base() {
 	done
 	cp -a "$kdir/lib/modules/$ver" "$stage/lib/modules/"
 	depmod -b "$stage" "$ver"
+	add_ike_daemons "$stage" || return 1
 	mknod -m 600 "$stage/dev/console" c 5 1
 	mknod -m 666 "$stage/dev/null" c 1 3
 	(cd "$stage" && find . | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$out.tmp"
@@ -178,7 +182,8 @@ base_key() { # base_key KERNEL_DIR: what the cached base image depends on
 		cat "$1/version"
 		# shellcheck disable=SC2046 # one path per word
 		sha256sum /bin/busybox /usr/sbin/ip $(ldd /usr/sbin/ip | grep -oE '/[^ ]+') | cut -d' ' -f1
-		declare -f build_base
+		declare -f build_base add_ike_daemons fetch_ike_root
+		echo "${IKE_PACKAGES[*]} $IKE_SWAN_PLUGINS"
 	} | sha256sum | cut -c1-16
 }
 

@@ -77,6 +77,8 @@ pub enum Command {
     Demo(cmd::demo::Args),
     /// Run a TOML checklist of checks (or a built-in one).
     Check(cmd::check::Args),
+    /// The IKE daemon's SAs (strongSwan, Libreswan) next to the kernel's, and what does not add up.
+    Ike(cmd::ike::Args),
     /// Print a shell completion script.
     Completions(cmd::completions::Args),
     /// Print the man page (roff).

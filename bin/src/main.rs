@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => cmd::compare::run(&global, args),
         Command::Demo(args) => cmd::demo::run(&global, args),
         Command::Check(args) => cmd::check::run(&global, args),
+        Command::Ike(args) => cmd::ike::run(&global, args),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man(args) => cmd::completions::run_man(args),
     };

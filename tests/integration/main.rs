@@ -14,5 +14,6 @@ mod counters;
 mod diagnose;
 mod early_verdict;
 mod evidence_format;
+mod ike;
 mod inventory;
 mod trace;

@@ -494,9 +494,12 @@ run_scenario() {
 	echo "@@VMT RESULT $SCN $verdict pending=$PENDING secs=$secs"
 }
 
+# scenarios with real IKE daemons (ike-*.scn) have their own runner
+. /vmtests/guest/ike.sh
+run_any() { case $(basename "$1") in ike-*) run_ike_scenario "$1" ;; *) run_scenario "$1" ;; esac; }
 for f in /vmtests/scenarios/*.scn; do
 	case $ONLY in
-	"" | all) run_scenario "$f" ;;
-	*) case $(basename "$f" .scn) in *"$ONLY"*) run_scenario "$f" ;; esac ;;
+	"" | all) run_any "$f" ;;
+	*) case $(basename "$f" .scn) in *"$ONLY"*) run_any "$f" ;; esac ;;
 	esac
 done

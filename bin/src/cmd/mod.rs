@@ -7,6 +7,7 @@ pub mod completions;
 pub mod counters;
 pub mod demo;
 pub mod diagnose;
+pub mod ike;
 pub mod info;
 pub mod monitor;
 pub mod policy;

@@ -32,10 +32,12 @@ impl Checklist {
                 ));
             }
             match &c.spec {
-                Spec::Sa(_) | Spec::Policy(_) | Spec::DefaultPolicy(_) => Some(format!(
-                    "check `{}` reads XFRM configuration over netlink",
-                    c.name
-                )),
+                Spec::Sa(_) | Spec::Policy(_) | Spec::DefaultPolicy(_) | Spec::IkeConnection(_) => {
+                    Some(format!(
+                        "check `{}` reads XFRM configuration over netlink",
+                        c.name
+                    ))
+                }
                 Spec::TraceCapability(_) => Some(format!("check `{}` probes tracefs", c.name)),
                 Spec::Diagnose(_) => Some(format!("check `{}` runs a diagnosis", c.name)),
                 _ => None,
@@ -81,6 +83,7 @@ pub enum Spec {
     Counter(CounterCheck),
     TraceCapability(TraceCheck),
     Diagnose(DiagnoseCheck),
+    IkeConnection(IkeConnectionCheck),
 }
 
 /// The `kind` values, in the order the docs list them.
@@ -94,6 +97,7 @@ pub const KINDS: &[&str] = &[
     "module-or-feature",
     "trace-capability",
     "diagnose",
+    "ike-connection",
 ];
 
 impl Spec {
@@ -108,6 +112,7 @@ impl Spec {
             Spec::Counter(_) => "counter",
             Spec::TraceCapability(_) => "trace-capability",
             Spec::Diagnose(_) => "diagnose",
+            Spec::IkeConnection(_) => "ike-connection",
         }
     }
 
@@ -132,6 +137,7 @@ impl Spec {
             Spec::Counter(c) => format!("counter {}", c.counter),
             Spec::TraceCapability(c) => format!("trace {}", c.need.as_str()),
             Spec::Diagnose(c) => format!("diagnose {}:{}", c.dst, c.port),
+            Spec::IkeConnection(c) => format!("ike connection {}", c.connection),
         }
     }
 }
@@ -495,4 +501,29 @@ pub struct DiagnoseCheck {
     /// Capture a drop trace during the window (default true; `false` skips tracefs).
     #[serde(default = "yes")]
     pub trace: bool,
+}
+
+/// `kind = "ike-connection"`: connection NAME is established in the IKE daemon and every CHILD_SA
+/// it has installed is in the kernel (both SPIs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IkeConnectionCheck {
+    /// The connection's name in the daemon (swanctl.conf `connections.NAME`, ipsec.conf `conn`).
+    pub connection: String,
+    /// `auto` (default), `strongswan` or `libreswan`.
+    #[serde(default)]
+    pub ike: IkeDaemonChoice,
+    /// The daemon's socket, when not at its default place.
+    pub socket: Option<String>,
+    /// The daemon's log, read for the reason when the connection is down.
+    pub log: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IkeDaemonChoice {
+    #[default]
+    Auto,
+    Strongswan,
+    Libreswan,
 }

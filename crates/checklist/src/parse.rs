@@ -327,6 +327,7 @@ fn deserialize_spec(kind: &str, rest: Spanned<DeValue<'_>>) -> Result<Spec, toml
         "counter" => Spec::Counter(de(rest)?),
         "trace-capability" => Spec::TraceCapability(de(rest)?),
         "diagnose" => Spec::Diagnose(de(rest)?),
+        "ike-connection" => Spec::IkeConnection(de(rest)?),
         other => unreachable!("kind `{other}` was checked against KINDS"),
     })
 }

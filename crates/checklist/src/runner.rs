@@ -158,6 +158,7 @@ impl Runner {
             Spec::Counter(c) => kinds::counter::run(c, ctx),
             Spec::TraceCapability(c) => kinds::trace::run(c, ctx),
             Spec::Diagnose(c) => kinds::diagnose::run(c, ctx),
+            Spec::IkeConnection(c) => kinds::ike_connection::run(c, ctx),
         }
     }
 }

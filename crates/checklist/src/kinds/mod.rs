@@ -8,6 +8,7 @@ pub mod counter;
 pub mod default_policy;
 pub mod diagnose;
 pub mod feature;
+pub mod ike_connection;
 pub mod policy;
 pub mod sa;
 pub mod socket;

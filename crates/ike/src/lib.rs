@@ -1,0 +1,144 @@
+//! The IKE daemon's view of the tunnels, joined with the kernel's.
+//!
+//! Owns: a vici codec and client for strongSwan, a parser of Libreswan's `whack --status`, the
+//! failure reasons read from a daemon's log, and the join of CHILD_SAs with kernel SAs and
+//! policies that yields the four IKE findings. Key material never gets past the decoders.
+//! Must not: print, decide a verdict, or touch the kernel's state.
+
+pub mod join;
+pub mod libreswan;
+pub mod log;
+pub mod model;
+pub mod render;
+pub mod strongswan;
+pub mod vici;
+
+use std::path::{Path, PathBuf};
+
+pub use join::{join, ChildJoin, Flow, IkeFinding, IkeReport, KernelPolicyRef, KernelSaRef};
+pub use model::*;
+use xfrmdiag_netns::Netns;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no {} daemon reachable at {source_path}: {why}", daemon.as_str())]
+    Unreachable {
+        daemon: DaemonKind,
+        source_path: String,
+        why: String,
+    },
+    #[error("no IKE daemon reachable (tried strongSwan's vici socket {vici} and Libreswan's control socket {pluto}); start one or point --socket at it")]
+    NoDaemon { vici: String, pluto: String },
+    #[error("the IKE daemon answered something unexpected: {0}")]
+    Protocol(String),
+    #[error("talking to the IKE daemon: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot read the daemon's log {path}: {why}")]
+    Log { path: String, why: String },
+    #[error(transparent)]
+    Kernel(#[from] xfrmdiag_inventory::Error),
+}
+
+/// Which daemon to ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    Auto,
+    Strongswan,
+    Libreswan,
+}
+
+/// Where and how to read the daemon.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub choice: Choice,
+    /// The vici socket or pluto's control socket; None: the daemon's default.
+    pub socket: Option<PathBuf>,
+    /// The daemon's log, read for failure reasons.
+    pub log: Option<PathBuf>,
+}
+
+impl Source {
+    pub fn auto() -> Source {
+        Source {
+            choice: Choice::Auto,
+            socket: None,
+            log: None,
+        }
+    }
+}
+
+fn read_kind(kind: DaemonKind, socket: &Path) -> Result<DaemonView, Error> {
+    match kind {
+        DaemonKind::Strongswan => strongswan::Client::connect(socket)?.read_view(),
+        DaemonKind::Libreswan => libreswan::read_view(socket),
+    }
+}
+
+/// Which daemon and socket `source` designates: with `auto`, the first default socket that
+/// accepts a connection (strongSwan's, then Libreswan's).
+pub fn resolve(source: &Source) -> Result<(DaemonKind, PathBuf), Error> {
+    let default = |k: DaemonKind| {
+        PathBuf::from(match k {
+            DaemonKind::Strongswan => strongswan::DEFAULT_SOCKET,
+            DaemonKind::Libreswan => libreswan::DEFAULT_SOCKET,
+        })
+    };
+    let pick = |k: DaemonKind| (k, source.socket.clone().unwrap_or_else(|| default(k)));
+    match source.choice {
+        Choice::Strongswan => Ok(pick(DaemonKind::Strongswan)),
+        Choice::Libreswan => Ok(pick(DaemonKind::Libreswan)),
+        Choice::Auto => {
+            for kind in [DaemonKind::Strongswan, DaemonKind::Libreswan] {
+                let (kind, path) = pick(kind);
+                // A socket left by a killed daemon exists but refuses: try to connect.
+                if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+                    return Ok((kind, path));
+                }
+            }
+            Err(Error::NoDaemon {
+                vici: source
+                    .socket
+                    .as_ref()
+                    .map_or(strongswan::DEFAULT_SOCKET.into(), |p| {
+                        p.display().to_string()
+                    }),
+                pluto: source
+                    .socket
+                    .as_ref()
+                    .map_or(libreswan::DEFAULT_SOCKET.into(), |p| {
+                        p.display().to_string()
+                    }),
+            })
+        }
+    }
+}
+
+/// Reads the daemon once, with the failures from its log when one is given.
+pub fn read_daemon(source: &Source) -> Result<DaemonView, Error> {
+    let (kind, path) = resolve(source)?;
+    read_resolved(source, kind, &path)
+}
+
+fn read_resolved(source: &Source, kind: DaemonKind, path: &Path) -> Result<DaemonView, Error> {
+    let mut view = read_kind(kind, path)?;
+    if let Some(log) = &source.log {
+        let text = std::fs::read(log).map_err(|e| Error::Log {
+            path: log.display().to_string(),
+            why: e.to_string(),
+        })?;
+        view.failures
+            .extend(log::failures_from_log(&String::from_utf8_lossy(&text)));
+    }
+    Ok(view)
+}
+
+/// The daemon (read before and after the kernel dump) joined with namespace `ns`'s SAs and
+/// policies.
+pub fn inspect(ns: &Netns, source: &Source, flow: Option<Flow>) -> Result<IkeReport, Error> {
+    let (kind, path) = resolve(source)?;
+    let before = read_resolved(source, kind, &path)?;
+    let sas = xfrmdiag_inventory::dump_sas(ns)?;
+    let policies = xfrmdiag_inventory::dump_policies(ns)?;
+    let after = read_resolved(source, kind, &path)?;
+    Ok(join(&before, after, &sas, &policies, flow))
+}

@@ -1,0 +1,67 @@
+# shellcheck shell=bash
+# Sourced by run.sh: the IKE daemons of the guest image — strongSwan 5.9 (charon, swanctl, the
+# plugins the scenarios load) and Libreswan 4 (pluto, whack, addconn, NSS's certutil and its
+# run-time-loaded modules) — from Debian's registry (apt-get download + dpkg -x), cached under
+# $CACHE/ike, with the ldd closure of every binary and plugin (staged libraries first, then the
+# host's: both are Debian bookworm).
+
+IKE_PACKAGES=(libstrongswan strongswan-libcharon strongswan-charon strongswan-swanctl
+	libreswan libnss3 libnspr4 libnss3-tools libldns3 libevent-2.1-7 libevent-pthreads-2.1-7
+	libunbound8 libcap-ng0 libgmp10)
+# Without kdf IKE_SA_INIT fails; without sha1 charon refuses to start; pem/pkcs1/x509/pubkey
+# read certificates and keys.
+IKE_SWAN_PLUGINS="random nonce aes sha1 sha2 hmac gmp kdf kernel-netlink socket-default vici pem pkcs1 pkcs8 x509 pubkey constraints revocation"
+
+# fetch_ike_root: prints the directory the packages are unpacked in (downloaded once).
+fetch_ike_root() {
+	local dir=$CACHE/ike key
+	key=$(printf '%s\n' "${IKE_PACKAGES[@]}" | sha256sum | cut -c1-12)
+	if [ -e "$dir/root-$key/.complete" ]; then
+		echo "$dir/root-$key"
+		return 0
+	fi
+	rm -rf "$dir" && mkdir -p "$dir/debs" "$dir/root-$key"
+	if ! (cd "$dir/debs" && apt-get download "${IKE_PACKAGES[@]}" >/dev/null 2>"$dir/download.err"); then
+		apt_update_once >&2 || return 1
+		(cd "$dir/debs" && apt-get download "${IKE_PACKAGES[@]}" >/dev/null 2>"$dir/download.err") || { cat "$dir/download.err" >&2; return 1; }
+	fi
+	local deb
+	for deb in "$dir"/debs/*.deb; do dpkg -x "$deb" "$dir/root-$key"; done
+	touch "$dir/root-$key/.complete"
+	echo "$dir/root-$key"
+}
+
+# add_ike_daemons STAGE: copies the daemons and their closure into the image being built.
+add_ike_daemons() {
+	local stage=$1 root files=() f lib
+	root=$(fetch_ike_root) || return 1
+	files+=(usr/lib/ipsec/charon usr/sbin/swanctl usr/lib/ipsec/libcharon.so.0 usr/lib/ipsec/libstrongswan.so.0 usr/lib/ipsec/libvici.so.0)
+	for p in $IKE_SWAN_PLUGINS; do files+=("usr/lib/ipsec/plugins/libstrongswan-$p.so"); done
+	files+=(usr/libexec/ipsec/pluto usr/libexec/ipsec/whack usr/libexec/ipsec/addconn usr/bin/certutil)
+	# NSS loads these with dlopen: ldd cannot see them
+	for f in "$root"/usr/lib/x86_64-linux-gnu/nss/* "$root"/usr/lib/x86_64-linux-gnu/libsoftokn3.so "$root"/usr/lib/x86_64-linux-gnu/libfreebl*.so "$root"/usr/lib/x86_64-linux-gnu/libnssckbi.so; do
+		[ -e "$f" ] && files+=("${f#"$root"/}")
+	done
+	for f in "${files[@]}"; do
+		[ -e "$root/$f" ] || { echo "vm-tests: $f is not in the IKE packages" >&2; return 1; }
+		mkdir -p "$stage/$(dirname "$f")"
+		cp -L "$root/$f" "$stage/$f"
+	done
+	local libpath=$root/usr/lib/ipsec:$root/usr/lib/x86_64-linux-gnu:$root/usr/lib/x86_64-linux-gnu/nss:$root/lib/x86_64-linux-gnu
+	# glibc dlopen()s libgcc_s for thread cancellation: without it every swanctl call aborts
+	for lib in $(for f in "${files[@]}"; do LD_LIBRARY_PATH=$libpath ldd "$root/$f"; done | grep -oE '=> /[^ ]+' | cut -c4- | sort -u) \
+		/lib/x86_64-linux-gnu/libgcc_s.so.1; do
+		local dest=${lib#"$root"}
+		case $dest in /usr/lib/ipsec/*) continue ;; esac
+		[ -e "$stage$dest" ] && continue
+		mkdir -p "$stage$(dirname "$dest")"
+		cp -L "$lib" "$stage$dest"
+	done
+	if LD_LIBRARY_PATH=$libpath ldd "$root/usr/libexec/ipsec/pluto" "$root/usr/lib/ipsec/charon" | grep -q 'not found'; then
+		echo "vm-tests: IKE daemons have unresolved libraries:" >&2
+		LD_LIBRARY_PATH=$libpath ldd "$root/usr/libexec/ipsec/pluto" "$root/usr/lib/ipsec/charon" | grep 'not found' >&2
+		return 1
+	fi
+	# selectors name protocols ([udp/5555]); charon and pluto read /etc/protocols and /etc/services
+	cp /etc/protocols /etc/services "$stage/etc/" 2>/dev/null || true
+}
