@@ -32,7 +32,9 @@ HOST_NEEDS=(
 	/usr/include/stdio.h:libc6-dev
 	/usr/bin/file:file
 )
-BOOT_TIMEOUT=${VMT_BOOT_TIMEOUT:-600}
+# One guest runs every scenario of its kernel in turn (about 10 minutes with the IKE and gateway
+# scenarios on an idle 2-core machine): the bound is for a hung guest, not a slow one.
+BOOT_TIMEOUT=${VMT_BOOT_TIMEOUT:-1800}
 # strongSwan and Libreswan for the ike-* scenarios (add_ike_daemons, part of the base image)
 # shellcheck source=vm-tests/ike-image.sh
 . "$VT/ike-image.sh"
