@@ -10,6 +10,8 @@ pub mod diagnose;
 pub mod feature;
 pub mod policy;
 pub mod sa;
+pub mod sa_lifetime;
+pub mod sa_seq_headroom;
 pub mod socket;
 pub mod sysctl;
 pub mod trace;
