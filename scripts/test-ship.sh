@@ -62,9 +62,8 @@ TAG=ship$$
 NS_A=$TAG-a
 NS_B=$TAG-b
 WORK=$(mktemp -d /tmp/xfrmdiag-ship.XXXXXX)
-EXPORTER_PID=
 cleanup() {
-	[ -n "$EXPORTER_PID" ] && kill "$EXPORTER_PID" 2>/dev/null
+	[ -s "$WORK/exporter.pid" ] && kill "$(cat "$WORK/exporter.pid")" 2>/dev/null
 	ip netns del "$NS_A" 2>/dev/null
 	ip netns del "$NS_B" 2>/dev/null
 	rm -rf "$WORK" /var/tmp/xfrmdiag-"$TAG"-*
@@ -141,7 +140,7 @@ exporter_as() { # exporter_as CAPS PORT: start the installed exporter in NS_A, w
 	ip netns exec "$NS_A" setpriv --reuid=65534 --regid=65534 --clear-groups \
 		--inh-caps="-all$caps" --ambient-caps="-all$caps" --bounding-set="-all$caps" \
 		/usr/bin/xfrmdiag watch --interval 1s --prometheus "127.0.0.1:$port" >/dev/null 2>"$WORK/exporter.err" &
-	EXPORTER_PID=$!
+	echo $! >"$WORK/exporter.pid" # steps run in subshells: the pid goes through a file
 	for _ in $(seq 50); do
 		ip netns exec "$NS_A" python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$port/metrics', timeout=2).read().decode())" >"$WORK/scrape" 2>/dev/null && return 0
 		sleep 0.2
@@ -149,10 +148,16 @@ exporter_as() { # exporter_as CAPS PORT: start the installed exporter in NS_A, w
 	cat "$WORK/exporter.err"
 	return 1
 }
-stop_exporter() { kill "$EXPORTER_PID" 2>/dev/null; wait "$EXPORTER_PID" 2>/dev/null; EXPORTER_PID=; }
+stop_exporter() {
+	[ -s "$WORK/exporter.pid" ] || return 0
+	kill "$(cat "$WORK/exporter.pid")" 2>/dev/null
+	wait "$(cat "$WORK/exporter.pid")" 2>/dev/null
+	rm -f "$WORK/exporter.pid"
+}
 
 per_sa_metrics_with_net_admin() {
-	exporter_as ",+net_admin" 9717 || return 1
+	exporter_as ",+net_admin" 9717 || { stop_exporter; return 1; }
+	stop_exporter
 	cp "$WORK/scrape" "$WORK/scrape-full"
 	grep -E '^xfrmdiag_sas\{namespace="\(current\)"\} 1$' "$WORK/scrape" &&
 		grep -E '^xfrmdiag_snapshot_problems\{namespace="\(current\)"\} 0$' "$WORK/scrape" &&
@@ -167,17 +172,17 @@ assert re.search(r'^# TYPE xfrmdiag_sa_packets_total counter$', text, re.M)
 PY
 }
 step "exporter as nobody + CAP_NET_ADMIN serves per-SA metrics of a real SA" per_sa_metrics_with_net_admin
-stop_exporter
 
 without_net_admin_no_sas() {
-	exporter_as "" 9718 || return 1
+	exporter_as "" 9718 || { stop_exporter; return 1; }
+	stop_exporter
 	# The SA dump is refused (EPERM): no per-SA samples, and the problem is counted.
 	grep -E '^xfrmdiag_snapshot_problems\{namespace="\(current\)"\} [1-9]' "$WORK/scrape" &&
 		! grep -q '^xfrmdiag_sa_time_to_hard_expiry_seconds{' "$WORK/scrape" &&
+		grep -q '^# TYPE xfrmdiag_sa_time_to_hard_expiry_seconds gauge$' "$WORK/scrape" &&
 		grep -q '^xfrmdiag_kernel_counter_total{.*counter="XfrmInNoStates"' "$WORK/scrape"
 }
 step "without CAP_NET_ADMIN: /proc counters only, SA dump refused (so the unit needs it)" without_net_admin_no_sas
-stop_exporter
 
 step "grafana dashboard queries only metrics the exporter serves" \
 	python3 contrib/grafana/check-dashboard.py contrib/grafana/xfrmdiag.json "$WORK/scrape-full"

@@ -150,13 +150,18 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
     // counters the snapshot keeps: one more dump per interval, only when exporting.
     let exported = |snap: &Snapshot| {
         let mut text = prometheus::render(&[snap], filter.as_ref());
-        if let Ok(sas) = xfrmdiag_inventory::dump_sas(&ns) {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let namespaces = [(snap.namespace.as_str(), sas.as_slice())];
-            text.push_str(&prometheus::render_sas(&namespaces, filter.as_ref(), now));
-        }
+        // A refused dump (no CAP_NET_ADMIN) is already a snapshot problem: the families stay,
+        // without samples, so the page names the same metrics either way.
+        let sas = xfrmdiag_inventory::dump_sas(&ns).ok();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let namespaces: Vec<(&str, &[xfrmdiag_inventory::Sa])> = sas
+            .as_deref()
+            .map(|sas| (snap.namespace.as_str(), sas))
+            .into_iter()
+            .collect();
+        text.push_str(&prometheus::render_sas(&namespaces, filter.as_ref(), now));
         text
     };
     let exporting = args.prometheus.is_some() || args.textfile.is_some();
