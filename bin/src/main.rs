@@ -6,12 +6,10 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = output::parse_cli();
     let global = cli.global.clone();
     let result = match cli.command {
         Command::Sa(args) => cmd::sa::run(&global, args),
@@ -36,9 +34,7 @@ fn main() -> ExitCode {
         Ok(status) => status.into(),
         Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            // Not eprintln!: a closed stderr (`2>&1 | head`) must not turn an error into a panic.
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "xfrmdiag: {}", output::one_line(&err));
+            output::print_error(&err);
             cli::Status::Error.into()
         }
     }

@@ -201,7 +201,10 @@ fn root_socket_policies_are_marked() {
         return;
     }
     if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("SKIP root_socket_policies_are_marked: needs python3 to set IP_XFRM_POLICY");
+        skip(
+            "root_socket_policies_are_marked",
+            "needs python3 to set IP_XFRM_POLICY",
+        );
         return;
     }
     let ns = ScratchNetns::new("xdsock").unwrap();
@@ -342,7 +345,10 @@ fn root_not_root_is_one_line_and_exit_2() {
         return;
     }
     if Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("SKIP root_not_root_is_one_line_and_exit_2: needs setpriv to drop privileges");
+        skip(
+            "root_not_root_is_one_line_and_exit_2",
+            "needs setpriv (util-linux) to drop privileges",
+        );
         return;
     }
     for cmd in ["policy", "sa", "info", "monitor"] {
@@ -669,4 +675,340 @@ fn root_monitor_reports_policy_changes() {
     assert_eq!(new["policy"]["dir"], "in");
     let del = events.iter().find(|e| e["event"] == "del_policy").unwrap();
     assert_eq!(del["dir"], "in");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reproducers from a cross-check against iproute2: each output reads as `ip xfrm` reads.
+
+/// A namespace whose larval SAs (from `allocspi`) live for ten minutes: the expiry is a
+/// per-namespace sysctl, so the host's stays as it was.
+fn long_acquire_ns(prefix: &str) -> ScratchNetns {
+    let ns = ScratchNetns::new(prefix).unwrap();
+    let out = ns
+        .exec(&["sysctl", "-qw", "net.core.xfrm_acq_expires=600"])
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ns
+}
+
+/// Runs `xfrmdiag -n NS monitor [--json] --count N` while `act` runs every 100 ms until the
+/// monitor has seen N events (it may subscribe only after the first tries); returns its stdout.
+fn monitor_while(ns: &ScratchNetns, json: bool, count: u32, mut act: impl FnMut(u32)) -> String {
+    let count_text = count.to_string();
+    let mut args = vec!["-n", ns.name(), "monitor", "--count", &count_text];
+    args.extend(["--duration", "20"]);
+    if json {
+        args.push("--json");
+    }
+    let monitor = xfrmdiag()
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = monitor.id();
+    for round in 0..150u32 {
+        let running = std::fs::read_to_string(format!("/proc/{id}/stat"))
+            .map(|s| s.split_whitespace().nth(2) != Some("Z"))
+            .unwrap_or(false);
+        if !running {
+            break;
+        }
+        act(round);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = monitor.wait_with_output().unwrap();
+    assert_success(&out);
+    stdout(&out)
+}
+
+#[test]
+fn root_sa_selector_without_family_reads_in_the_sas_family() {
+    if !can_use_netns("root_sa_selector_without_family_reads_in_the_sas_family") {
+        return;
+    }
+    let ns = long_acquire_ns("xdsel6");
+    // The kernel leaves the selector's family at 0 for allocspi SAs.
+    ns.ip(&[
+        "xfrm",
+        "state",
+        "allocspi",
+        "src",
+        "dead::1",
+        "dst",
+        "dead::2",
+        "proto",
+        "ah",
+        "mode",
+        "transport",
+        "reqid",
+        "8",
+    ])
+    .unwrap();
+    let ip_text = ns.ip(&["xfrm", "state"]).unwrap();
+    assert!(
+        ip_text.contains("sel src dead::1/128 dst dead::2/128"),
+        "{ip_text}"
+    );
+
+    let sas = json(&run(&["-n", ns.name(), "sa", "--json"]));
+    let sa = &sas[0];
+    assert_eq!(sa["src"], "dead::1");
+    assert_eq!(sa["selector"]["src"], "dead::1/128", "{sa}");
+    assert_eq!(sa["selector"]["dst"], "dead::2/128", "{sa}");
+
+    for args in [vec!["sa"], vec!["sa", "--show-stats"]] {
+        let mut full = vec!["-n", ns.name()];
+        full.extend(args);
+        let out = run(&full);
+        assert_success(&out);
+        let table = stdout(&out);
+        assert!(table.contains("dead::1/128 > dead::2/128"), "{table}");
+        assert!(!table.contains("222.173"), "{table}");
+        assert!(table.ends_with("1 SA(s)\n"), "{table}");
+    }
+
+    // The same SA, deleted, as the monitor reports it (the full SA travels with the event).
+    let events = monitor_while(&ns, true, 1, |round| {
+        if round > 0 {
+            let _ = ns.ip(&[
+                "xfrm",
+                "state",
+                "allocspi",
+                "src",
+                "dead::1",
+                "dst",
+                "dead::2",
+                "proto",
+                "ah",
+                "mode",
+                "transport",
+                "reqid",
+                "8",
+            ]);
+        }
+        let _ = ns.ip(&[
+            "xfrm",
+            "state",
+            "deleteall",
+            "src",
+            "dead::1",
+            "dst",
+            "dead::2",
+        ]);
+    });
+    let event: Value = serde_json::from_str(events.lines().next().expect("one event")).unwrap();
+    assert_eq!(event["event"], "del_sa", "{event}");
+    assert_eq!(event["sa"]["selector"]["src"], "dead::1/128", "{event}");
+    let line = monitor_while(&ns, false, 1, |_| {
+        let _ = ns.ip(&[
+            "xfrm",
+            "state",
+            "allocspi",
+            "src",
+            "dead::1",
+            "dst",
+            "dead::2",
+            "proto",
+            "ah",
+            "mode",
+            "transport",
+            "reqid",
+            "8",
+        ]);
+        let _ = ns.ip(&[
+            "xfrm",
+            "state",
+            "deleteall",
+            "src",
+            "dead::1",
+            "dst",
+            "dead::2",
+        ]);
+    });
+    assert!(line.contains("del-sa dead::2 spi 0x"), "{line}");
+}
+
+/// Policies whose selectors and templates ip prints in its own words.
+const IP_WORDS_POLICIES: &str = "\
+xfrm policy add src 10.0.0.1 dst 10.0.0.2 proto gre key 70000 dir out tmpl src 10.9.9.9 dst 0.0.0.0 proto esp mode tunnel
+xfrm policy add src 2001:db8::1 dst 2001:db8::2 dir out tmpl src 2001:db8:50::99 proto hao mode ro
+xfrm policy add src 10.0.0.1 dst 10.0.0.4 proto icmp type 8 code 3 dir out if_id 0x30
+";
+
+#[test]
+fn root_policy_table_says_what_ip_says() {
+    if !can_use_netns("root_policy_table_says_what_ip_says") {
+        return;
+    }
+    let ns = ScratchNetns::new("xdwords").unwrap();
+    ns.ip_batch(IP_WORDS_POLICIES).unwrap();
+    let ip_text = ns.ip(&["xfrm", "policy"]).unwrap();
+    for part in [
+        "proto gre key 70000",
+        "tmpl src 10.9.9.9 dst 0.0.0.0",
+        "tmpl src 2001:db8:50::99 dst ::",
+        "proto icmp type 8 code 3",
+        "if_id 0x30",
+    ] {
+        assert!(
+            ip_text.contains(part),
+            "ip on this machine: {part:?} in\n{ip_text}"
+        );
+    }
+
+    let out = run(&["-n", ns.name(), "policy"]);
+    assert_success(&out);
+    let table = stdout(&out);
+    let line = |needle: &str| -> String {
+        table
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in\n{table}"))
+            .to_string()
+    };
+    let gre = line("10.0.0.2/32");
+    assert!(gre.contains(" gre    key 70000 "), "{gre}");
+    assert!(
+        !gre.contains("4464"),
+        "the key's halves are not ports: {gre}"
+    );
+    assert!(
+        gre.contains("esp tunnel 10.9.9.9>0.0.0.0 required"),
+        "{gre}"
+    );
+    let hao = line("2001:db8::2/128");
+    assert!(hao.contains("hao ro 2001:db8:50::99>:: required"), "{hao}");
+    let icmp = line("10.0.0.4/32");
+    assert!(icmp.contains(" icmp   type 8 code 3 "), "{icmp}");
+    assert!(
+        icmp.contains(" 0x30 "),
+        "if_id in hex, as ip prints it: {icmp}"
+    );
+
+    // JSON keeps the kernel's fields as they are.
+    let policies = policies_json(&ns);
+    let gre = policies
+        .iter()
+        .find(|p| p["selector"]["dst"] == "10.0.0.2/32")
+        .unwrap();
+    assert_eq!(gre["selector"]["sport"], 1);
+    assert_eq!(gre["selector"]["dport"], 4464);
+    assert_eq!(gre["templates"][0]["src"], "10.9.9.9");
+    assert!(gre["templates"][0].get("dst").is_none(), "{gre}");
+    let icmp = policies
+        .iter()
+        .find(|p| p["selector"]["dst"] == "10.0.0.4/32")
+        .unwrap();
+    assert_eq!(icmp["if_id"], 0x30);
+}
+
+#[test]
+fn sa_table_shows_if_id_in_hex_like_ip() {
+    let capture = fixture("emitted-netlink-sa-keys/getsa-dump.bin");
+    let out = run(&["sa", "--from-capture", &capture]);
+    assert_success(&out);
+    let table = stdout(&out);
+    assert!(table.contains("    if_id 0x9\n"), "{table}");
+}
+
+#[test]
+fn root_monitor_decodes_setdefault_and_names_deleted_policies() {
+    if !can_use_netns("root_monitor_decodes_setdefault_and_names_deleted_policies") {
+        return;
+    }
+    let ns = ScratchNetns::new("xdmondef").unwrap();
+    // `ip xfrm monitor` prints the new defaults; so does xfrmdiag.
+    let flip = |round: u32| {
+        let out = if round.is_multiple_of(2) {
+            "accept"
+        } else {
+            "block"
+        };
+        let _ = ns.ip(&[
+            "xfrm",
+            "policy",
+            "setdefault",
+            "in",
+            "block",
+            "fwd",
+            "block",
+            "out",
+            out,
+        ]);
+    };
+    let events = monitor_while(&ns, true, 1, flip);
+    let event: Value = serde_json::from_str(events.lines().next().expect("one event")).unwrap();
+    assert_eq!(event["event"], "set_default", "{event}");
+    assert_eq!(event["in"], "block", "{event}");
+    assert_eq!(event["fwd"], "block", "{event}");
+    assert!(
+        event["out"] == "allow" || event["out"] == "block",
+        "{event}"
+    );
+    let line = monitor_while(&ns, false, 1, flip);
+    assert!(
+        line.contains("set-default in block fwd block out "),
+        "{line}"
+    );
+
+    // Deleted by selector: the header's index is 0, the policy's own index is not.
+    let sel = ["src", "10.5.5.5/32", "dst", "10.6.6.6/32", "dir", "in"];
+    let events = monitor_while(&ns, true, 2, |_| {
+        let mut add = vec!["xfrm", "policy", "add"];
+        add.extend(sel);
+        let mut del = vec!["xfrm", "policy", "delete"];
+        del.extend(sel);
+        let _ = ns.ip(&add);
+        let _ = ns.ip(&del);
+    });
+    let events: Vec<Value> = events
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let del = events
+        .iter()
+        .find(|e| e["event"] == "del_policy")
+        .unwrap_or_else(|| panic!("{events:#?}"));
+    let index = del["index"].as_u64().expect("an index");
+    assert_ne!(index, 0, "{del}");
+    assert_eq!(del["policy"]["index"].as_u64(), Some(index), "{del}");
+    assert_eq!(del["selector"]["src"], "10.5.5.5/32");
+
+    // Deleted by index: the header has no selector, the policy has.
+    let events = monitor_while(&ns, true, 2, |_| {
+        let mut add = vec!["xfrm", "policy", "add"];
+        add.extend(sel);
+        if ns.ip(&add).is_err() {
+            return;
+        }
+        let policies = policies_json(&ns);
+        let index = policies[0]["index"].to_string();
+        let _ = ns.ip(&["xfrm", "policy", "delete", "dir", "in", "index", &index]);
+    });
+    let del: Value = events
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["event"] == "del_policy")
+        .unwrap_or_else(|| panic!("{events}"));
+    assert_eq!(del["selector"]["src"], "10.5.5.5/32", "{del}");
+    assert_ne!(del["index"].as_u64().unwrap_or(0), 0, "{del}");
+    let line = monitor_while(&ns, false, 2, |_| {
+        let mut add = vec!["xfrm", "policy", "add"];
+        add.extend(sel);
+        let mut del = vec!["xfrm", "policy", "delete"];
+        del.extend(sel);
+        let _ = ns.ip(&add);
+        let _ = ns.ip(&del);
+    });
+    let del_line = line
+        .lines()
+        .find(|l| l.contains("del-policy"))
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(!del_line.contains("index 0 "), "{del_line}");
+    assert!(del_line.contains("10.5.5.5/32 > 10.6.6.6/32"), "{del_line}");
 }

@@ -3,11 +3,16 @@
 //! Tests that need root and namespaces have `root_` in their name, create every namespace they
 //! touch (unique names) and delete it even when they fail (see `util`).
 
+// bin/clippy.toml sends the binary's stderr through its output module; tests print as they like.
+#![allow(clippy::disallowed_macros)]
+
 mod util;
 
 mod checklist;
 mod cli;
 mod counters;
 mod diagnose;
+mod early_verdict;
+mod evidence_format;
 mod inventory;
 mod trace;

@@ -73,9 +73,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
         }
         match event {
             Progress::Started { index, total, name } => {
-                eprint!("\r\x1b[2K[{index}/{total}] {name}…");
+                crate::output::status(format_args!("[{index}/{total}] {name}…"));
             }
-            Progress::Finished(_) => eprint!("\r\x1b[2K"),
+            Progress::Finished(_) => crate::output::status(""),
         }
     });
 

@@ -92,12 +92,12 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
     if let Some(path) = &args.save {
         let json = serde_json::to_vec_pretty(&now).expect("a snapshot serializes");
         write_atomically(path, &json)?;
-        eprintln!(
+        crate::output::stderr_line(format_args!(
             "saved {} counters of namespace {} to {}",
             now.counters.len(),
             now.namespace,
             path.display()
-        );
+        ));
     }
     let mut out = std::io::stdout().lock();
     let mut problems = now.problems.clone();
@@ -140,7 +140,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
     };
     out.flush()?;
     for problem in &problems {
-        eprintln!("xfrmdiag: note: {problem}");
+        crate::output::note(problem);
     }
     Ok(status)
 }

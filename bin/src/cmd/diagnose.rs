@@ -65,8 +65,12 @@ pub struct Args {
     )]
     pub interval: u64,
     /// How long to wait for the datagrams (e.g. 2s, 500ms).
-    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = xfrmdiag_duration::parse_arg)]
     pub window: Duration,
+    /// Wait the whole window even when every datagram sent is already accounted for (received,
+    /// or counted by a drop counter on the side that dropped it); by default the wait ends then.
+    #[arg(long)]
+    pub full_window: bool,
     /// The other end runs in namespace NS on this machine: its evidence (and a listener for
     /// --send) are taken in the same run, and the report covers both sides.
     #[arg(long, value_name = "NS")]
@@ -104,23 +108,6 @@ pub struct Args {
     /// Keep what was collected, for `xfrmdiag analyze FILE`.
     #[arg(long, value_name = "FILE")]
     pub save_evidence: Option<PathBuf>,
-}
-
-/// `2s`, `500ms`, `1m`, or plain seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("'{text}' is not a duration: use e.g. 2s, 500ms or 1m");
-    let (num, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(bad()),
-    };
-    Ok(Duration::from_secs_f64(secs))
 }
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
@@ -190,9 +177,17 @@ pub fn run_test_showing_progress(
             status.show(&format!("watching for {:.1}s", settle.as_secs_f64()))
         }
         Progress::Waited => status.clear(),
+        Progress::Accounted(a) => {
+            status.clear();
+            crate::output::stderr_line(format_args!(
+                "window closed early: all {} datagrams accounted for ({} received, {} counted \
+                 by drop counters; --full-window waits it out)",
+                a.sent, a.received, a.dropped
+            ));
+        }
         Progress::Ready => {
             if announce_ready {
-                eprintln!("{}", peer_ssh::READY);
+                crate::output::stderr_line(peer_ssh::READY);
             }
         }
     })?;
@@ -263,14 +258,16 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
             interval: Duration::from_millis(args.interval),
             pmtu: args.pmtu,
         };
-        return Ok(TestPlan::udp_flow(
+        let mut plan = TestPlan::udp_flow(
             here,
             send,
             peer,
             args.peer_observe,
             args.window,
             !args.no_trace,
-        ));
+        );
+        plan.full_window = args.full_window;
+        return Ok(plan);
     }
     let (role, action, port) = if let Some(p) = args.listen {
         (
@@ -313,6 +310,7 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
         sides: std::iter::once(primary).chain(peer_plan).collect(),
         window: args.window,
         trace: !args.no_trace,
+        full_window: args.full_window,
     })
 }
 
@@ -332,31 +330,15 @@ impl StatusLine {
 
     pub fn show(&mut self, text: &str) {
         if self.enabled {
-            eprint!("\r\x1b[2K{text}");
-            let _ = std::io::stderr().flush();
+            crate::output::status(text);
             self.drawn = true;
         }
     }
 
     pub fn clear(&mut self) {
         if self.drawn {
-            eprint!("\r\x1b[2K");
-            let _ = std::io::stderr().flush();
+            crate::output::status("");
             self.drawn = false;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
-        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
-        assert!(parse_duration("soon").is_err());
     }
 }

@@ -9,9 +9,9 @@ use crate::cli::{Global, Status};
 /// ACQUIRE, EXPIRE, REPORT, MAPPING. One line (or one JSON object) per event.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Stop after this many seconds (default: run until Ctrl-C).
-    #[arg(long, value_name = "SECONDS")]
-    pub duration: Option<f64>,
+    /// Stop after this long, e.g. 30s or 5m (a bare number is seconds; default: until Ctrl-C).
+    #[arg(long, value_name = "DURATION", value_parser = xfrmdiag_duration::parse_arg)]
+    pub duration: Option<Duration>,
     /// Stop after this many events.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
@@ -20,15 +20,13 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
     let ns = global.netns();
     let mut monitor = xfrmdiag_inventory::Monitor::start(&ns)?;
-    let deadline = args
-        .duration
-        .map(|s| std::time::Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = args.duration.map(|d| std::time::Instant::now() + d);
     if crate::output::status_line_allowed() {
         // Nothing prints until something happens: say that we are listening (stderr only).
-        eprintln!(
+        crate::output::stderr_line(format_args!(
             "xfrmdiag: watching XFRM events in {} (Ctrl-C to stop)",
             ns.display_name()
-        );
+        ));
     }
     let mut seen = 0u64;
     let mut out = std::io::stdout().lock();

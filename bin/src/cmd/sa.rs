@@ -1,6 +1,6 @@
 //! `xfrmdiag sa`: every SA, keys shown only as fingerprints.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -19,6 +19,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE", hide = true)]
     pub from_capture: Option<PathBuf>,
 }
+
+/// Output is gathered into chunks of about this size, then written with one syscall.
+const CHUNK: usize = 64 * 1024;
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
     let sas: Box<dyn Iterator<Item = Result<Sa, xfrmdiag_inventory::Error>>> =
@@ -39,23 +42,36 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
             return Err(e.into());
         }
     }
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    if global.json {
-        // Streamed like `policy --json`; --show-stats only changes the table (JSON has it all).
-        out.write_all(b"[")?;
-        let mut count = 0usize;
-        for sa in sas {
-            let sa = sa?;
-            out.write_all(if count == 0 { b"\n" } else { b",\n" })?;
-            serde_json::to_writer(&mut out, &sa).map_err(std::io::Error::from)?;
-            count += 1;
+    let mut out = std::io::stdout().lock();
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 4096);
+    let mut count = 0usize;
+    // Every mode streams: each SA is written as it is decoded, so memory stays flat at any
+    // count (a table sized to every row would have to hold them all first).
+    for sa in sas {
+        let sa = sa?;
+        if global.json {
+            // --show-stats only changes the human output (JSON has it all).
+            buf.extend_from_slice(if count == 0 { b"[\n" } else { b",\n" });
+            serde_json::to_writer(&mut buf, &sa).map_err(std::io::Error::from)?;
+        } else {
+            if count == 0 {
+                buf.extend_from_slice(xfrmdiag_report::inventory::SA_HEADER.as_bytes());
+                buf.push(b'\n');
+            }
+            xfrmdiag_report::inventory::push_sa(&mut buf, &sa, args.show_stats);
         }
-        out.write_all(if count == 0 { b"]\n" } else { b"\n]\n" })?;
-    } else {
-        // A table needs every row for its widths; SAs are few (two per tunnel).
-        let sas = sas.collect::<Result<Vec<Sa>, _>>()?;
-        out.write_all(xfrmdiag_report::inventory::sa_table(&sas, args.show_stats).as_bytes())?;
+        count += 1;
+        if buf.len() >= CHUNK {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
     }
+    match (count, global.json) {
+        (0, true) => buf.extend_from_slice(b"[]\n"),
+        (_, true) => buf.extend_from_slice(b"\n]\n"),
+        (_, false) => xfrmdiag_report::inventory::push_sa_footer(&mut buf, count),
+    }
+    out.write_all(&buf)?;
     out.flush()?;
     Ok(Status::Ok)
 }

@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long, help_heading = "Mode")]
     pub probe: bool,
     /// How long to capture (e.g. 3s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration, conflicts_with = "exec", help_heading = "Mode")]
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = xfrmdiag_duration::parse_arg, conflicts_with = "exec", help_heading = "Mode")]
     pub window: Duration,
     /// Capture while CMD runs instead of for a window (everything after --exec is the command;
     /// a single argument with spaces runs through /bin/sh -c).
@@ -105,28 +105,6 @@ pub struct FilterArgs {
     /// Count only skbs last seen on this device (by name, in any namespace; repeatable).
     #[arg(long, value_name = "DEV", help_heading = "Drop filter")]
     pub dev: Vec<String>,
-}
-
-/// `3s`, `500ms`, `1.5s`, `2m`, or plain seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (t, 1.0)
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration (use e.g. 3s or 500ms)"))?;
-    if value.is_nan() || value <= 0.0 || value * scale > 86_400.0 {
-        return Err(format!("'{text}' is out of range (0 < window ≤ 24h)"));
-    }
-    Ok(Duration::from_secs_f64(value * scale))
 }
 
 impl FilterArgs {
@@ -207,7 +185,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
         Some(run_command(global, &args.exec, &capture, status_line))
     };
     if status_line {
-        eprint!("\r\x1b[K");
+        crate::output::status("");
     }
     let mut result = capture.stop().context("cannot finish the trace")?;
     match exec_outcome {
@@ -241,7 +219,8 @@ fn run_probe(global: &Global, args: &Args) -> anyhow::Result<Status> {
 fn print_result(global: &Global, result: &TraceResult) -> anyhow::Result<Status> {
     let mut stdout = std::io::stdout().lock();
     if global.json {
-        serde_json::to_writer_pretty(&mut stdout, result)?;
+        let v = xfrmdiag_report::trace::result_json(result);
+        serde_json::to_writer_pretty(&mut stdout, &v)?;
         writeln!(stdout)?;
     } else {
         write!(stdout, "{}", xfrmdiag_report::trace::render_result(result))?;
@@ -266,10 +245,10 @@ fn draw_status(capture: &Capture, elapsed: Duration, total: Option<Duration>) {
     } else {
         String::new()
     };
-    eprint!(
-        "\r\x1b[Ktracing ({mode}) {time}: {} events, {} drops{lost} (Ctrl-C aborts and cleans up)",
+    crate::output::status(format_args!(
+        "tracing ({mode}) {time}: {} events, {} drops{lost} (Ctrl-C aborts and cleans up)",
         p.events, p.drops
-    );
+    ));
 }
 
 fn wait_window(capture: &Capture, window: Duration, status_line: bool) {
@@ -344,19 +323,5 @@ fn run_command(
             draw_status(capture, start.elapsed(), None);
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("soon").is_err());
     }
 }

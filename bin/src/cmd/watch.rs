@@ -23,8 +23,8 @@ Examples:
   xfrmdiag watch --prometheus 9717                serve http://127.0.0.1:9717/metrics
   xfrmdiag watch --textfile /var/lib/node_exporter/xfrm.prom")]
 pub struct Args {
-    /// Time between readings: `1s`, `500ms`, `2m`, or seconds.
-    #[arg(short, long, default_value = "1s", value_parser = parse_interval)]
+    /// Time between readings: `1s`, `500ms`, `2m` (a bare number is seconds).
+    #[arg(short, long, value_name = "DURATION", default_value = "1s", value_parser = xfrmdiag_duration::parse_arg)]
     pub interval: Duration,
     /// Stop after N intervals (default: until Ctrl-C).
     #[arg(long, value_name = "N")]
@@ -41,26 +41,6 @@ pub struct Args {
     /// (atomically: write, then rename).
     #[arg(long, value_name = "PATH")]
     pub textfile: Option<PathBuf>,
-}
-
-fn parse_interval(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map_or((text, "s"), |at| text.split_at(at));
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration: use e.g. 1s, 500ms, 2m"))?;
-    let secs = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("unknown unit in '{text}': use ms, s or m")),
-    };
-    if !(0.01..=86_400.0).contains(&secs) {
-        return Err(format!("interval '{text}' must be between 10ms and 24h"));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 fn parse_listen(text: &str) -> Result<SocketAddr, String> {
@@ -176,7 +156,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
     let page = Arc::new(Mutex::new(first_page));
     if let Some(addr) = args.prometheus {
         let bound = serve_prometheus(addr, Arc::clone(&page))?;
-        eprintln!("serving Prometheus metrics on http://{bound}/metrics");
+        crate::output::stderr_line(format_args!(
+            "serving Prometheus metrics on http://{bound}/metrics"
+        ));
     }
 
     let status_line = !global.json && output::status_line_allowed();
@@ -213,7 +195,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
         error_counters_seen.extend(newly_moving.iter().cloned());
         if status_line {
             // Clear the status line before printing over it.
-            eprint!("\r\x1b[K");
+            crate::output::status("");
         }
         if global.json {
             let record = render::watch_record(interval, &moved, filter.as_ref(), &newly_moving);
@@ -231,11 +213,11 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
                 .errors()
                 .filter(|(n, _)| filter.as_ref().is_none_or(|f| f.matches(n)))
                 .count();
-            eprint!(
+            crate::output::status(format_args!(
                 "watching {}: interval {interval}, {} counters moved, {errors} error counters moving",
                 now.namespace,
                 moved.delta.len()
-            );
+            ));
         }
         if exporting {
             let text = exported(&now);
@@ -249,7 +231,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
         previous = now;
     }
     if status_line {
-        eprintln!("\r\x1b[K{interval} intervals watched");
+        crate::output::status("");
+        crate::output::stderr_line(format_args!("{interval} intervals watched"));
     }
     Ok(Status::Ok)
 }
@@ -257,17 +240,6 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn intervals() {
-        assert_eq!(parse_interval("1s").unwrap(), Duration::from_secs(1));
-        assert_eq!(parse_interval("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_interval("2").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_interval("1m").unwrap(), Duration::from_secs(60));
-        assert!(parse_interval("1h").is_err());
-        assert!(parse_interval("0s").is_err());
-        assert!(parse_interval("x").is_err());
-    }
 
     #[test]
     fn listen_addresses_default_to_loopback() {

@@ -551,25 +551,10 @@ fn validate(checks: &[(Range<usize>, Check)]) -> Result<(), (Range<usize>, Strin
     Ok(())
 }
 
-/// `"5s"`, `"500ms"`, `"2m"`.
+/// A checklist duration field (`window`): the same rules as every xfrmdiag flag
+/// (`xfrmdiag_duration`), so a text a flag takes, the checklist takes too.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let t = text.trim();
-    let bad = || format!("`{text}` is not a duration: write e.g. \"5s\", \"500ms\" or \"1m\"");
-    let (number, unit) = t
-        .find(|c: char| !c.is_ascii_digit())
-        .map(|i| t.split_at(i))
-        .ok_or_else(bad)?;
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let d = match unit {
-        "ms" => std::time::Duration::from_millis(n),
-        "s" => std::time::Duration::from_secs(n),
-        "m" => std::time::Duration::from_secs(n * 60),
-        _ => return Err(bad()),
-    };
-    if d > std::time::Duration::from_secs(3600) {
-        return Err(format!("`{text}` is longer than an hour"));
-    }
-    Ok(d)
+    xfrmdiag_duration::parse_arg(text)
 }
 
 /// 1-based line and column (in characters) of byte `offset`.
@@ -686,9 +671,12 @@ equals = 1
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms").unwrap().as_millis(), 500);
-        assert_eq!(parse_duration("2s").unwrap().as_secs(), 2);
-        assert!(parse_duration("2 hours").is_err());
+    fn durations_follow_the_rules_of_every_flag() {
+        for (text, want) in xfrmdiag_duration::ACCEPTED {
+            assert_eq!(parse_duration(text).as_ref(), Ok(want), "{text:?}");
+        }
+        for text in xfrmdiag_duration::REFUSED {
+            assert!(parse_duration(text).is_err(), "{text:?}");
+        }
     }
 }

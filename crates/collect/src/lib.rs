@@ -7,12 +7,15 @@
 
 use std::time::Duration;
 
-use xfrmdiag_diagnose::evidence::{Flow, Role, TraceSummary, Traffic};
-use xfrmdiag_diagnose::SideEvidence;
+use xfrmdiag_evidence::{Flow, Role, SideEvidence, Traffic};
 use xfrmdiag_netns::Netns;
 use xfrmdiag_traffic::{Listener, Observer, SendOptions};
 
+pub mod convert;
+mod early;
 pub mod readers;
+
+pub use early::Accounted;
 
 /// Why a test run could not go on. Readers that fail do not end the run: they leave a hole in
 /// the evidence instead; only the test traffic itself is fatal.
@@ -39,6 +42,8 @@ pub enum Progress<'a> {
     Waited,
     /// Counters, trace and listeners are up: another host may send now (the --peer protocol).
     Ready,
+    /// Every datagram sent was received or counted as dropped: the window closed early.
+    Accounted(Accounted),
 }
 
 /// What one side does during the test.
@@ -71,6 +76,8 @@ pub struct TestPlan {
     pub window: Duration,
     /// Capture `skb:kfree_skb` (and functions where allowed) during the window.
     pub trace: bool,
+    /// Wait the whole window even when every datagram is already accounted for.
+    pub full_window: bool,
 }
 
 impl TestPlan {
@@ -118,6 +125,7 @@ impl TestPlan {
             sides: std::iter::once(send).chain(receive).collect(),
             window,
             trace,
+            full_window: false,
         }
     }
 }
@@ -192,17 +200,18 @@ pub fn run_test(
         match &r.plan.action {
             Action::Send(opts) => {
                 let result = xfrmdiag_traffic::send_udp(&r.plan.netns, opts)?;
-                r.evidence.traffic = Some(Traffic::Send(result));
+                r.evidence.traffic = Some(Traffic::Send(convert::send(result)));
                 sent_by_test = true;
             }
             Action::Exec(cmd) => {
                 let result = xfrmdiag_traffic::exec(&r.plan.netns, cmd)?;
-                r.evidence.traffic = Some(Traffic::Exec(result));
+                r.evidence.traffic = Some(Traffic::Exec(convert::exec(result)));
                 sent_by_test = true;
             }
             _ => {}
         }
     }
+    let mut early = early::for_run(plan, &running);
     let mut waited = false;
     for r in &mut running {
         if let Some(listener) = r.listener.take() {
@@ -211,16 +220,21 @@ pub fn run_test(
             };
             let port = listener.port();
             let netns = &r.plan.netns;
-            let result = listener.wait(expected, plan.window, |received, left| {
+            let result = listener.wait_until(expected, plan.window, |received, left| {
                 progress(Progress::Listening {
                     port,
                     netns,
                     received,
                     left,
-                })
+                });
+                let accounted = early.as_mut().and_then(|e| e.check(received));
+                if let Some(a) = accounted {
+                    progress(Progress::Accounted(a));
+                }
+                accounted.is_some()
             });
             progress(Progress::Waited);
-            r.evidence.traffic = Some(Traffic::Listen(result));
+            r.evidence.traffic = Some(Traffic::Listen(convert::listen(result)));
             waited = true;
         }
     }
@@ -239,7 +253,7 @@ pub fn run_test(
     if let Some(capture) = capture {
         match capture.stop() {
             Ok(result) => {
-                let summary = TraceSummary::from_capture(&result);
+                let summary = convert::trace_summary(&result);
                 // Attached once, to the first side; the decision pools every side's trace.
                 let first = &mut running[0].evidence;
                 first.trace = Some(summary);
@@ -281,7 +295,7 @@ fn check_encap_sockets(running: &mut [Running]) {
                 xfrmdiag_traffic::proc_udp::read_drops(std::path::Path::new("/proc"), port)
             });
             match bound {
-                Ok(Ok(drops)) => found.push(xfrmdiag_diagnose::evidence::EncapSocket {
+                Ok(Ok(drops)) => found.push(xfrmdiag_evidence::EncapSocket {
                     port,
                     bound: drops.is_some(),
                 }),
@@ -352,7 +366,9 @@ fn finish_side(mut r: Running) -> Result<SideEvidence, Error> {
         }
     }
     if let Some(observer) = r.observer.take() {
-        r.evidence.traffic = Some(Traffic::Observe(observer.finish(&r.plan.netns)?));
+        r.evidence.traffic = Some(Traffic::Observe(convert::observe(
+            observer.finish(&r.plan.netns)?,
+        )));
     }
     r.evidence.collected_at = now_rfc3339();
     Ok(r.evidence)

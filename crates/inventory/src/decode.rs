@@ -131,14 +131,21 @@ fn ip_if_set(addr: &x::Address, family: u16) -> Option<IpAddr> {
     }
 }
 
-pub(crate) fn selector(sel: &x::Selector) -> Selector {
+/// A selector, read in its own family, or in `fallback` when the kernel left the family at 0
+/// (SAs from `allocspi`, `flag af-unspec` SAs): iproute2 reads it in the SA's family too.
+pub(crate) fn selector(sel: &x::Selector, fallback: u16) -> Selector {
+    let family = if sel.family == 0 {
+        fallback
+    } else {
+        sel.family
+    };
     Selector {
         src: Prefix {
-            addr: ip(&sel.saddr, sel.family),
+            addr: ip(&sel.saddr, family),
             len: sel.prefixlen_s,
         },
         dst: Prefix {
-            addr: ip(&sel.daddr, sel.family),
+            addr: ip(&sel.daddr, family),
             len: sel.prefixlen_d,
         },
         proto: sel.proto,
@@ -223,7 +230,7 @@ pub(crate) fn policy_base(info: &x::UserPolicyInfo) -> Policy {
         ptype: PolicyType::Main,
         flags: Vec::new(),
         share: 0,
-        selector: selector(&info.selector),
+        selector: selector(&info.selector, info.selector.family),
         mark: None,
         if_id: None,
         lifetime: Lifetime::default(),
@@ -265,7 +272,7 @@ pub(crate) fn set_policy_base(policy: &mut Policy, info: &x::UserPolicyInfo) {
         policy.flags.push("icmp".to_string());
     }
     policy.share = info.share;
-    policy.selector = selector(&info.selector);
+    policy.selector = selector(&info.selector, info.selector.family);
     policy.mark = None;
     policy.if_id = None;
     policy.lifetime = lifetime(&info.lifetime_cfg, &info.lifetime_cur);
@@ -431,7 +438,7 @@ pub(crate) fn sa_base(info: &x::UserSaInfo) -> Sa {
         output_mark: None,
         if_id: None,
         direction: None,
-        selector: selector(&info.selector),
+        selector: selector(&info.selector, info.family),
         lifetime: lifetime(&info.lifetime_cfg, &info.lifetime_cur),
         stats: SaStats {
             replay_window: info.stats.replay_window,

@@ -8,6 +8,7 @@
 //! Dumps use a blocking NETLINK_XFRM socket created inside the namespace and stream: each
 //! datagram (≤ 32 KiB) is decoded as it arrives.
 
+mod captured;
 mod decode;
 mod dump;
 mod error;
@@ -17,6 +18,7 @@ mod monitor;
 mod nl;
 mod route;
 
+pub use captured::events_from_netlink_bytes;
 pub use decode::key_fingerprint;
 pub use dump::{
     dump_policies, dump_sas, policies, policies_from_netlink_bytes, sas, sas_from_netlink_bytes,

@@ -716,6 +716,8 @@ pub enum EventKind {
     },
     DelPolicy {
         dir: Direction,
+        /// The deleted policy's index; left out when the kernel did not say (0).
+        #[serde(default, skip_serializing_if = "is_zero")]
         index: u32,
         selector: Selector,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -766,10 +768,23 @@ pub enum EventKind {
         id: SaId,
         flags: u32,
     },
+    /// The default policies were set (`ip xfrm policy setdefault`): the new defaults.
+    SetDefault {
+        #[serde(rename = "in")]
+        input: Action,
+        #[serde(rename = "out")]
+        output: Action,
+        #[serde(rename = "fwd")]
+        forward: Action,
+    },
     /// The kernel dropped events because the socket buffer was full.
     Overrun,
     /// A message this version does not interpret (type number kept).
     Other {
         msg_type: u16,
     },
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

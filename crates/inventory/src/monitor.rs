@@ -219,10 +219,20 @@ pub(crate) fn decode_event(msg_type: u16, payload: &[u8]) -> Result<EventKind, S
                     1 => Direction::Out,
                     _ => Direction::Fwd,
                 });
+            // The header names the policy one way only: by index (selector left zero) or by
+            // selector (index 0). The XFRMA_POLICY attribute has both: fill in the other.
+            let index = match (id.index, &policy) {
+                (0, Some(p)) => p.index,
+                (index, _) => index,
+            };
+            let selector = match &policy {
+                Some(p) if id.selector.family == 0 => p.selector.clone(),
+                _ => decode::selector(&id.selector, id.selector.family),
+            };
             EventKind::DelPolicy {
                 dir,
-                index: id.index,
-                selector: decode::selector(&id.selector),
+                index,
+                selector,
                 policy,
             }
         }
@@ -240,7 +250,7 @@ pub(crate) fn decode_event(msg_type: u16, payload: &[u8]) -> Result<EventKind, S
                 src: decode::ip(&acq.saddr, family),
                 dst: decode::ip(&acq.id.daddr, family),
                 proto: XfrmProto::from_number(acq.id.proto),
-                selector: decode::selector(&acq.selector),
+                selector: decode::selector(&acq.selector, acq.policy.selector.family),
                 templates: policy.templates.clone(),
                 policy: Box::new(policy),
                 seq: acq.seq,
@@ -296,7 +306,7 @@ pub(crate) fn decode_event(msg_type: u16, payload: &[u8]) -> Result<EventKind, S
                 });
             EventKind::Report {
                 proto: XfrmProto::from_number(rep.proto),
-                selector: decode::selector(&rep.selector),
+                selector: decode::selector(&rep.selector, rep.selector.family),
                 coaddr,
             }
         }
@@ -334,6 +344,15 @@ pub(crate) fn decode_event(msg_type: u16, payload: &[u8]) -> Result<EventKind, S
             EventKind::AsyncEvent {
                 id: decode::sa_id(&ae.sa_id),
                 flags: ae.flags,
+            }
+        }
+        // `ip xfrm policy setdefault`: the kernel announces the new defaults as a GETDEFAULT.
+        x::XFRM_MSG_GETDEFAULT | x::XFRM_MSG_SETDEFAULT => {
+            let d = crate::info::parse_default(payload)?;
+            EventKind::SetDefault {
+                input: d.input,
+                output: d.output,
+                forward: d.forward,
             }
         }
         other => EventKind::Other { msg_type: other },
@@ -430,6 +449,45 @@ mod tests {
     }
 
     #[test]
+    fn sa_selector_without_family_reads_in_the_sas_family() {
+        // `flag af-unspec` SAs (and allocspi ones) carry a selector of family 0: iproute2 reads
+        // it in the SA's family, and so does every event that carries the SA.
+        let mut info = x::UserSaInfo::default();
+        info.source(&"dead::1".parse().unwrap());
+        info.destination(&"dead::2".parse().unwrap());
+        info.id.proto = 50;
+        info.flags = x::XFRM_STATE_AF_UNSPEC;
+        info.selector.saddr = x::Address::from_ip(&"dead::1".parse().unwrap());
+        info.selector.daddr = x::Address::from_ip(&"dead::2".parse().unwrap());
+        info.selector.prefixlen_s = 128;
+        info.selector.prefixlen_d = 128;
+        assert_eq!(info.selector.family, 0);
+        let payload = body(&info, &[]);
+        for t in [x::XFRM_MSG_NEWSA, x::XFRM_MSG_UPDSA] {
+            let (EventKind::NewSa { sa } | EventKind::UpdSa { sa }) =
+                decode_event(t, &payload).unwrap()
+            else {
+                panic!()
+            };
+            assert_eq!(sa.selector.src.to_string(), "dead::1/128");
+            assert_eq!(sa.selector.dst.to_string(), "dead::2/128");
+            assert_eq!(sa.flags, ["af-unspec"]);
+        }
+        let expire = body(
+            &x::UserExpire {
+                state: info,
+                hard: 0,
+            },
+            &[],
+        );
+        let EventKind::Expire { sa, .. } = decode_event(x::XFRM_MSG_EXPIRE, &expire).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(sa.selector.src.to_string(), "dead::1/128");
+    }
+
+    #[test]
     fn mapping_reports_old_and_new_peer() {
         let mut map = x::UserMapping::default();
         map.id.daddr = x::Address::from_ip(&"10.9.0.2".parse().unwrap());
@@ -490,6 +548,16 @@ mod tests {
             decode_event(99, &[1, 2, 3]).unwrap(),
             EventKind::Other { msg_type: 99 }
         );
+        // struct xfrm_userpolicy_default { in, fwd, out } (padded): 1 block, 2 accept.
+        assert_eq!(
+            decode_event(x::XFRM_MSG_GETDEFAULT, &[1, 1, 2, 0]).unwrap(),
+            EventKind::SetDefault {
+                input: Action::Block,
+                output: Action::Allow,
+                forward: Action::Block,
+            }
+        );
+        assert!(decode_event(x::XFRM_MSG_GETDEFAULT, &[0, 1]).is_err());
         for t in [
             x::XFRM_MSG_ACQUIRE,
             x::XFRM_MSG_POLEXPIRE,

@@ -212,7 +212,8 @@ impl TraceParser {
             b'-' if trimmed.bytes().all(|b| b == b'-') => return, // graph task-switch rule
             b'C' if trimmed.starts_with("CPU:") => {
                 if let Some(n) = lost_count(trimmed) {
-                    self.out.lost_events += n;
+                    // Counts come from the text: a damaged line must not overflow the sum.
+                    self.out.lost_events = self.out.lost_events.saturating_add(n);
                     return;
                 }
             }
@@ -232,7 +233,10 @@ impl TraceParser {
             let numbers = rest.split_whitespace().next().unwrap_or("");
             if let Some((kept, written)) = numbers.split_once('/') {
                 if let (Ok(kept), Ok(written)) = (kept.parse::<u64>(), written.parse::<u64>()) {
-                    self.out.lost_events += written.saturating_sub(kept);
+                    self.out.lost_events = self
+                        .out
+                        .lost_events
+                        .saturating_add(written.saturating_sub(kept));
                 }
             }
         }

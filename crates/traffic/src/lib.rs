@@ -339,6 +339,21 @@ impl Listener {
         window: Duration,
         mut progress: impl FnMut(u32, Duration),
     ) -> ListenResult {
+        self.wait_until(expected, window, |received, left| {
+            progress(received, left);
+            false
+        })
+    }
+
+    /// [`Listener::wait`], and the window also closes when `tick` (called between reads with
+    /// the count so far and the time left) answers true: the caller has accounted for every
+    /// datagram some other way (counted as dropped).
+    pub fn wait_until(
+        self,
+        expected: Option<u32>,
+        window: Duration,
+        mut tick: impl FnMut(u32, Duration) -> bool,
+    ) -> ListenResult {
         let start = Instant::now();
         let mut result = ListenResult {
             port: self.port,
@@ -363,7 +378,9 @@ impl Listener {
                 }
                 let _ = s.set_read_timeout(Some(Duration::from_millis(20)));
             }
-            progress(result.received, window.saturating_sub(start.elapsed()));
+            if tick(result.received, window.saturating_sub(start.elapsed())) {
+                break;
+            }
         }
         result.window_ms = start.elapsed().as_millis() as u64;
         result
