@@ -77,3 +77,5 @@ if [ -x vm-tests/run.sh ]; then
   echo "== vm-tests (QEMU guests, real ESP and function tracer)"
   vm-tests/run.sh
 fi
+
+scripts/test-ship.sh # the .deb, exporter service, alert rules, dashboard, fleet run (after vm-tests: reuses their static build)

@@ -231,10 +231,7 @@ build_programs() {
 		say "using xfrmdiag $XFRMDIAG"
 	else
 		say "building xfrmdiag (static) and udpflow"
-		(cd "$ROOT" && RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --release \
-			--target x86_64-unknown-linux-gnu -p xfrmdiag --target-dir "$ROOT/target/vm-static") ||
-			fail_loud "static build of xfrmdiag failed"
-		XFRMDIAG=$ROOT/target/vm-static/x86_64-unknown-linux-gnu/release/xfrmdiag
+		XFRMDIAG=$("$ROOT/scripts/build-static.sh" --quiet) || fail_loud "static build of xfrmdiag failed"
 	fi
 	# the guest has no libraries for it: make sure it really is static
 	if ! file "$XFRMDIAG" | grep -qE 'static(-pie)? linked|statically linked' ||

@@ -8,7 +8,7 @@ use crate::cmd;
 
 /// Find where the kernel dropped your IPsec packets, and why.
 #[derive(Debug, Parser)]
-#[command(name = "xfrmdiag", version, about, propagate_version = true)]
+#[command(name = "xfrmdiag", version = env!("XFRMDIAG_VERSION"), about, propagate_version = true)]
 #[command(after_help = "Exit status: 0 healthy, 1 problem found, 2 usage or environment error.")]
 pub struct Cli {
     #[command(flatten)]

@@ -1251,3 +1251,94 @@ fn root_site_to_site_example_on_a_gateway_whose_ike_never_finished() {
         .unwrap();
     assert!(observed.starts_with("XfrmOutNoStates +"), "{observed}");
 }
+
+#[test]
+fn root_sa_lifetime_and_seq_headroom_on_a_real_sa() {
+    if !can_use_netns("root_sa_lifetime_and_seq_headroom_on_a_real_sa") {
+        return;
+    }
+    let ns = ScratchNetns::new("xd-chk-sahealth").expect("namespace");
+    // A keyless `allocspi` SA: hard add-expire = net.core.xfrm_acq_expires (30 s by default,
+    // per namespace), no packets sent so its sequence space is untouched.
+    ns.ip(&[
+        "xfrm",
+        "state",
+        "allocspi",
+        "src",
+        "10.98.0.2",
+        "dst",
+        "10.98.0.1",
+        "proto",
+        "esp",
+        "reqid",
+        "4",
+        "mode",
+        "tunnel",
+        "min",
+        "0x1234",
+        "max",
+        "0x1234",
+    ])
+    .expect("allocspi");
+    let file = TempFile::new(
+        "sahealth",
+        r#"
+name = "sa-health"
+
+[[check]]
+kind = "sa-lifetime"
+name = "10 s left"
+spi = 0x1234
+include_larval = true
+min_remaining_seconds = 10
+
+[[check]]
+kind = "sa-lifetime"
+name = "two minutes left"
+dst = "10.98.0.1"
+include_larval = true
+min_remaining_seconds = 120
+
+[[check]]
+kind = "sa-lifetime"
+name = "larval left out"
+spi = 0x1234
+
+[[check]]
+kind = "sa-seq-headroom"
+name = "sequence space"
+src = "10.98.0.2"
+reqid = 4
+
+[[check]]
+kind = "sa-seq-headroom"
+name = "no such SA"
+spi = 0x9999
+"#,
+    );
+    let out = run(&["check", file.path(), "-n", ns.name(), "--json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let json = json(&out);
+    for (name, want) in [
+        ("10 s left", "pass"),
+        ("two minutes left", "fail"),
+        ("larval left out", "skip"),
+        ("sequence space", "pass"),
+        ("no such SA", "skip"),
+    ] {
+        assert_eq!(status_of(&json, name), want, "{name}: {json:#}");
+    }
+    let reason = result_of(&json, "two minutes left")["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("SA spi 0x00001234 is deleted by the kernel in"),
+        "{reason}"
+    );
+    let observed = result_of(&json, "sequence space")["observed"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(observed.contains("sequence 0 of 2^32"), "{observed}");
+}

@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use xfrmdiag_counters::{delta, Filter, Snapshot};
@@ -126,16 +126,39 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
     if let Some(filter) = &filter {
         filter.check(previous.counters.keys().map(String::as_str))?;
     }
-    let exported = |snap: &Snapshot| prometheus::render(&[snap], filter.as_ref());
-    let page = Arc::new(Mutex::new(exported(&previous)));
+    // The per-SA families need the whole SA (lifetimes, sequence numbers), not only the
+    // counters the snapshot keeps: one more dump per interval, only when exporting.
+    let exported = |snap: &Snapshot| {
+        let mut text = prometheus::render(&[snap], filter.as_ref());
+        // A refused dump (no CAP_NET_ADMIN) is already a snapshot problem: the families stay,
+        // without samples, so the page names the same metrics either way.
+        let sas = xfrmdiag_inventory::dump_sas(&ns).ok();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let namespaces: Vec<(&str, &[xfrmdiag_inventory::Sa])> = sas
+            .as_deref()
+            .map(|sas| (snap.namespace.as_str(), sas))
+            .into_iter()
+            .collect();
+        text.push_str(&prometheus::render_sas(&namespaces, filter.as_ref(), now));
+        text
+    };
+    let exporting = args.prometheus.is_some() || args.textfile.is_some();
+    let first_page = if exporting {
+        exported(&previous)
+    } else {
+        String::new()
+    };
+    if let Some(path) = &args.textfile {
+        write_atomically(path, first_page.as_bytes())?;
+    }
+    let page = Arc::new(Mutex::new(first_page));
     if let Some(addr) = args.prometheus {
         let bound = serve_prometheus(addr, Arc::clone(&page))?;
         crate::output::stderr_line(format_args!(
             "serving Prometheus metrics on http://{bound}/metrics"
         ));
-    }
-    if let Some(path) = &args.textfile {
-        write_atomically(path, exported(&previous).as_bytes())?;
     }
 
     let status_line = !global.json && output::status_line_allowed();
@@ -196,7 +219,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
                 moved.delta.len()
             ));
         }
-        if args.prometheus.is_some() || args.textfile.is_some() {
+        if exporting {
             let text = exported(&now);
             if let Some(path) = &args.textfile {
                 write_atomically(path, text.as_bytes())?;

@@ -32,12 +32,15 @@ impl Checklist {
                 ));
             }
             match &c.spec {
-                Spec::Sa(_) | Spec::Policy(_) | Spec::DefaultPolicy(_) | Spec::IkeConnection(_) => {
-                    Some(format!(
-                        "check `{}` reads XFRM configuration over netlink",
-                        c.name
-                    ))
-                }
+                Spec::Sa(_)
+                | Spec::SaSeqHeadroom(_)
+                | Spec::SaLifetime(_)
+                | Spec::Policy(_)
+                | Spec::DefaultPolicy(_)
+                | Spec::IkeConnection(_) => Some(format!(
+                    "check `{}` reads XFRM configuration over netlink",
+                    c.name
+                )),
                 Spec::TraceCapability(_) => Some(format!("check `{}` probes tracefs", c.name)),
                 Spec::Diagnose(_) => Some(format!("check `{}` runs a diagnosis", c.name)),
                 _ => None,
@@ -79,6 +82,8 @@ pub enum Spec {
     ModuleOrFeature(FeatureCheck),
     DefaultPolicy(DefaultPolicyCheck),
     Sa(SaCheck),
+    SaSeqHeadroom(SaSeqHeadroomCheck),
+    SaLifetime(SaLifetimeCheck),
     Policy(PolicyCheck),
     Counter(CounterCheck),
     TraceCapability(TraceCheck),
@@ -89,6 +94,8 @@ pub enum Spec {
 /// The `kind` values, in the order the docs list them.
 pub const KINDS: &[&str] = &[
     "sa",
+    "sa-seq-headroom",
+    "sa-lifetime",
     "policy",
     "default-policy",
     "sysctl",
@@ -108,6 +115,8 @@ impl Spec {
             Spec::ModuleOrFeature(_) => "module-or-feature",
             Spec::DefaultPolicy(_) => "default-policy",
             Spec::Sa(_) => "sa",
+            Spec::SaSeqHeadroom(_) => "sa-seq-headroom",
+            Spec::SaLifetime(_) => "sa-lifetime",
             Spec::Policy(_) => "policy",
             Spec::Counter(_) => "counter",
             Spec::TraceCapability(_) => "trace-capability",
@@ -125,6 +134,16 @@ impl Spec {
             Spec::DefaultPolicy(c) => format!("default policy {}", c.dir.as_str()),
             Spec::Sa(c) => format!(
                 "sa {} -> {}",
+                c.src.as_deref().unwrap_or("any"),
+                c.dst.as_deref().unwrap_or("any")
+            ),
+            Spec::SaSeqHeadroom(c) => format!(
+                "sequence headroom of sa {} -> {}",
+                c.src.as_deref().unwrap_or("any"),
+                c.dst.as_deref().unwrap_or("any")
+            ),
+            Spec::SaLifetime(c) => format!(
+                "lifetime of sa {} -> {}",
                 c.src.as_deref().unwrap_or("any"),
                 c.dst.as_deref().unwrap_or("any")
             ),
@@ -408,6 +427,36 @@ pub struct SaCheck {
     /// Fail when an SA has used more than (100 - this)% of a hard limit (bytes, packets, time).
     pub lifetime_margin_percent: Option<Int>,
     /// Count larval SAs (no keys yet, IKE still negotiating) too.
+    #[serde(default)]
+    pub include_larval: bool,
+}
+
+/// `kind = "sa-seq-headroom"`: every matching outbound SA has sequence numbers to spare
+/// (32-bit space, or 64-bit with ESN). Without ESN the kernel stops sending on an SA whose
+/// sequence number would wrap, so an SA that IKE does not rekey in time goes silent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaSeqHeadroomCheck {
+    pub src: Option<String>,
+    pub dst: Option<String>,
+    pub spi: Option<Int>,
+    pub reqid: Option<Int>,
+    /// Fail when less than this share of the sequence space is left (default 10).
+    pub min_headroom_percent: Option<Int>,
+}
+
+/// `kind = "sa-lifetime"`: every matching SA is further than `min_remaining_seconds` from its
+/// hard expiry (time since added or first used), when the kernel deletes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaLifetimeCheck {
+    pub src: Option<String>,
+    pub dst: Option<String>,
+    pub spi: Option<Int>,
+    pub reqid: Option<Int>,
+    /// Fail when an SA expires sooner than this (default 60).
+    pub min_remaining_seconds: Option<Int>,
+    /// Look at larval SAs (no keys yet, IKE still negotiating) too.
     #[serde(default)]
     pub include_larval: bool,
 }

@@ -323,6 +323,8 @@ fn deserialize_spec(kind: &str, rest: Spanned<DeValue<'_>>) -> Result<Spec, toml
         "module-or-feature" => Spec::ModuleOrFeature(de(rest)?),
         "default-policy" => Spec::DefaultPolicy(de(rest)?),
         "sa" => Spec::Sa(de(rest)?),
+        "sa-seq-headroom" => Spec::SaSeqHeadroom(de(rest)?),
+        "sa-lifetime" => Spec::SaLifetime(de(rest)?),
         "policy" => Spec::Policy(de(rest)?),
         "counter" => Spec::Counter(de(rest)?),
         "trace-capability" => Spec::TraceCapability(de(rest)?),
@@ -438,6 +440,26 @@ fn validate(checks: &[(Range<usize>, Check)]) -> Result<(), (Range<usize>, Strin
                     if u32::try_from(spi.0).is_err() {
                         return err(format!("`spi = {}` does not fit in 32 bits", spi.0));
                     }
+                }
+            }
+            Spec::SaSeqHeadroom(c) => {
+                if let Some(m) = c.min_headroom_percent {
+                    if !(0..=100).contains(&m.0) {
+                        return err("`min_headroom_percent` must be 0-100".to_string());
+                    }
+                }
+                if let Err(m) = crate::kinds::sa_seq_headroom::validate_select(&c.src, &c.dst, c.spi) {
+                    return err(m);
+                }
+            }
+            Spec::SaLifetime(c) => {
+                if let Some(m) = c.min_remaining_seconds {
+                    if m.0 < 0 {
+                        return err("`min_remaining_seconds` must be 0 or more".to_string());
+                    }
+                }
+                if let Err(m) = crate::kinds::sa_seq_headroom::validate_select(&c.src, &c.dst, c.spi) {
+                    return err(m);
                 }
             }
             Spec::Policy(c) => {

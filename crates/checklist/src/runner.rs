@@ -154,6 +154,8 @@ impl Runner {
             Spec::ModuleOrFeature(c) => kinds::feature::run(c, ctx),
             Spec::DefaultPolicy(c) => kinds::default_policy::run(c, ctx),
             Spec::Sa(c) => kinds::sa::run(c, ctx),
+            Spec::SaSeqHeadroom(c) => kinds::sa_seq_headroom::run(c, ctx),
+            Spec::SaLifetime(c) => kinds::sa_lifetime::run(c, ctx),
             Spec::Policy(c) => kinds::policy::run(c, ctx),
             Spec::Counter(c) => kinds::counter::run(c, ctx),
             Spec::TraceCapability(c) => kinds::trace::run(c, ctx),

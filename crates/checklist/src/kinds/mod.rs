@@ -11,6 +11,8 @@ pub mod feature;
 pub mod ike_connection;
 pub mod policy;
 pub mod sa;
+pub mod sa_lifetime;
+pub mod sa_seq_headroom;
 pub mod socket;
 pub mod sysctl;
 pub mod trace;
