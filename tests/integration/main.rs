@@ -9,5 +9,6 @@ mod checklist;
 mod cli;
 mod counters;
 mod diagnose;
+mod gateway;
 mod inventory;
 mod trace;

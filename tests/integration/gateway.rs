@@ -1,0 +1,186 @@
+//! TCP and ICMP test flows, and the gateway faults the host kernel can show without ESP, in
+//! namespaces this test creates (deleted when it ends, even on failure).
+//!
+//! The kernel signatures asserted here were measured on the host kernel (6.18) and in the
+//! guests (6.1, 6.12): docs/kernel-notes.md.
+
+#[allow(unused_imports)]
+use crate::util::*;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use xfrmdiag_counters::Snapshot;
+use xfrmdiag_traffic::{send_icmp, send_tcp, IcmpOptions, TcpListen, TcpOptions};
+
+fn pair(test: &str) -> Option<VethPair> {
+    if !can_use_netns(test) {
+        return None;
+    }
+    Some(VethPair::new("xd-gw").expect("create veth pair"))
+}
+
+/// How much `name` grew in `ns` while `work` ran.
+fn grew<T>(ns: &ScratchNetns, name: &str, work: impl FnOnce() -> T) -> (T, u64) {
+    let before = Snapshot::take(&ns.netns()).expect("counters before");
+    let out = work();
+    let after = Snapshot::take(&ns.netns()).expect("counters after");
+    let d = after
+        .get(name)
+        .unwrap_or(0)
+        .saturating_sub(before.get(name).unwrap_or(0));
+    (out, d)
+}
+
+fn tcp_to(ip: &str, port: u16, bytes: usize, window: Duration) -> TcpOptions {
+    let dst = SocketAddr::new(ip.parse().unwrap(), port);
+    TcpOptions::test_flow(dst, bytes, window)
+}
+
+fn icmp_to(ip: &str) -> IcmpOptions {
+    IcmpOptions {
+        dst: ip.parse::<IpAddr>().unwrap(),
+        count: 3,
+        size: 56,
+        interval: Duration::from_millis(10),
+        wait: Duration::from_millis(700),
+    }
+}
+
+#[test]
+fn root_tcp_flow_is_delivered_and_acknowledged_v4_and_v6() {
+    let Some(p) = pair("root_tcp_flow_is_delivered_and_acknowledged_v4_and_v6") else {
+        return;
+    };
+    for dst in [&p.b_v4, &p.b_v6] {
+        let listen = TcpListen::bind(&p.b.netns(), 0).expect("listen in b");
+        let port = listen.port();
+        let sent = send_tcp(
+            &p.a.netns(),
+            &tcp_to(dst, port, 100_000, Duration::from_secs(3)),
+        )
+        .expect("send");
+        assert!(sent.connected && !sent.stalled(), "{sent:?}");
+        assert_eq!(sent.acked, 100_000, "{sent:?}");
+        let info = sent.info.as_ref().expect("TCP_INFO");
+        // veth MTU 1500: the MSS is what the path allows (minus headers and options).
+        assert!(
+            info.snd_mss > 1000 && info.snd_mss < 1500,
+            "{info:?} to {dst}"
+        );
+        let got = listen.wait(Some(100_000), Duration::from_secs(3), |_, _| {});
+        assert_eq!((got.connections, got.bytes), (1, 100_000), "to {dst}");
+    }
+}
+
+#[test]
+fn root_tcp_to_a_closed_port_is_reset_no_socket() {
+    let Some(p) = pair("root_tcp_to_a_closed_port_is_reset_no_socket") else {
+        return;
+    };
+    let (sent, rsts) = grew(&p.b, "Tcp.OutRsts", || {
+        send_tcp(
+            &p.a.netns(),
+            &tcp_to(&p.b_v4, 9, 10, Duration::from_secs(2)),
+        )
+        .expect("send")
+    });
+    assert!(!sent.connected);
+    assert_eq!(sent.connect_error.as_ref().unwrap().errno, "ECONNREFUSED");
+    assert!(sent.handshake_failure().unwrap().contains("no-socket"));
+    assert!(rsts >= 1, "the peer answered the SYN with a reset");
+}
+
+#[test]
+fn root_tcp_into_a_require_esp_policy_dies_at_the_handshake() {
+    let Some(p) = pair("root_tcp_into_a_require_esp_policy_dies_at_the_handshake") else {
+        return;
+    };
+    let listen = TcpListen::bind(&p.b.netns(), 0).expect("listen in b");
+    let port = listen.port();
+    p.b.ip(&[
+        "xfrm",
+        "policy",
+        "add",
+        "dir",
+        "in",
+        "src",
+        &p.a_v4,
+        "dst",
+        &p.b_v4,
+        "proto",
+        "tcp",
+        "tmpl",
+        "proto",
+        "esp",
+        "mode",
+        "transport",
+    ])
+    .expect("inbound require-ESP policy");
+    let (sent, mismatches) = grew(&p.b, "XfrmInTmplMismatch", || {
+        send_tcp(
+            &p.a.netns(),
+            &tcp_to(&p.b_v4, port, 10, Duration::from_millis(1500)),
+        )
+        .expect("send")
+    });
+    assert!(!sent.connected, "{sent:?}");
+    assert_eq!(sent.connect_error.as_ref().unwrap().errno, "ETIMEDOUT");
+    // The SYN and its retransmission at 1 s.
+    assert!(mismatches >= 1, "XfrmInTmplMismatch grew by {mismatches}");
+    let got = listen.wait(None, Duration::from_millis(100), |_, _| {});
+    assert_eq!(got.connections, 0);
+}
+
+#[test]
+fn root_icmp_echo_is_answered_v4_and_v6() {
+    let Some(p) = pair("root_icmp_echo_is_answered_v4_and_v6") else {
+        return;
+    };
+    for dst in [&p.b_v4, &p.b_v6] {
+        let r = send_icmp(&p.a.netns(), &icmp_to(dst)).expect("ping");
+        assert_eq!((r.sent, r.replies), (3, 3), "{r:?}");
+        assert!(r.icmp_errors.is_empty() && r.errors.is_empty(), "{r:?}");
+    }
+}
+
+#[test]
+fn root_icmp_blocked_by_policies_is_counted() {
+    let Some(p) = pair("root_icmp_blocked_by_policies_is_counted") else {
+        return;
+    };
+    // The receiver requires ESP for ICMP: the clear echo requests die on arrival.
+    p.b.ip(&[
+        "xfrm",
+        "policy",
+        "add",
+        "dir",
+        "in",
+        "src",
+        &p.a_v4,
+        "dst",
+        &p.b_v4,
+        "proto",
+        "icmp",
+        "tmpl",
+        "proto",
+        "esp",
+        "mode",
+        "transport",
+    ])
+    .expect("inbound require-ESP policy");
+    let (r, mismatches) = grew(&p.b, "XfrmInTmplMismatch", || {
+        send_icmp(&p.a.netns(), &icmp_to(&p.b_v4)).expect("ping")
+    });
+    assert_eq!((r.sent, r.replies), (3, 0), "{r:?}");
+    assert_eq!(mismatches, 3);
+    // The sender blocks ICMP outbound: sendto fails with EPERM.
+    p.a.ip(&[
+        "xfrm", "policy", "add", "dir", "out", "src", &p.a_v4, "dst", &p.b_v4, "proto", "icmp",
+        "action", "block",
+    ])
+    .expect("outbound block policy");
+    let r = send_icmp(&p.a.netns(), &icmp_to(&p.b_v4)).expect("ping");
+    assert_eq!((r.sent, r.replies), (0, 0), "{r:?}");
+    assert_eq!(r.errors[0].errno, "EPERM", "{r:?}");
+}
