@@ -184,3 +184,110 @@ fn root_icmp_blocked_by_policies_is_counted() {
     assert_eq!((r.sent, r.replies), (0, 0), "{r:?}");
     assert_eq!(r.errors[0].errno, "EPERM", "{r:?}");
 }
+
+/// Runs `nft -f -` with `ruleset` inside `ns` (scripts/test-all.sh installs nftables).
+fn nft(ns: &ScratchNetns, ruleset: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", ns.name(), "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run nft (scripts/test-all.sh installs the nftables package)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ruleset.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "nft -f failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `diagnose` from `a` to `b` with `b` as peer, over `target`; returns (exit code, JSON).
+fn diagnose(p: &VethPair, target: &str, extra: &[&str]) -> (i32, serde_json::Value) {
+    let mut args = vec![
+        "diagnose",
+        "-n",
+        p.a.name(),
+        "--send",
+        target,
+        "--peer-netns",
+        p.b.name(),
+        "--window",
+        "1s",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    (out.status.code().unwrap_or(-1), json(&out))
+}
+
+#[test]
+fn root_nft_drop_on_the_receiver_is_firewall_drop_naming_the_rule() {
+    let Some(p) = pair("root_nft_drop_on_the_receiver_is_firewall_drop_naming_the_rule") else {
+        return;
+    };
+    nft(
+        &p.b,
+        "table inet guard {
+            chain input {
+                type filter hook input priority 0; policy accept;
+                udp dport 5000 counter drop
+            }
+        }",
+    );
+    let (code, v) = diagnose(&p, &format!("udp:{}:5000", p.b_v4), &[]);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["verdict"], "firewall-drop", "{v:#}");
+    let text = v["findings"].to_string();
+    assert!(
+        text.contains("inet guard input") && text.contains("udp dport 5000 counter drop"),
+        "the finding names the rule: {v:#}"
+    );
+    assert!(text.contains("(5 packets)"), "and its counter: {v:#}");
+}
+
+#[test]
+fn root_route_lookup_follows_the_flows_mark_and_no_tunnel_links_on_plain_veth() {
+    use xfrmdiag_inventory::{route_get, route_get_for, tunnel_links, RouteQuery};
+    let Some(p) =
+        pair("root_route_lookup_follows_the_flows_mark_and_no_tunnel_links_on_plain_veth")
+    else {
+        return;
+    };
+    // Policy routing as route-based VPNs use it: marked traffic takes table 100.
+    p.a.ip(&[
+        "route",
+        "add",
+        "198.51.100.0/24",
+        "via",
+        &p.b_v4,
+        "table",
+        "100",
+    ])
+    .unwrap();
+    p.a.ip(&["rule", "add", "fwmark", "7", "table", "100"])
+        .unwrap();
+    let dst: IpAddr = "198.51.100.9".parse().unwrap();
+    let plain = route_get(&p.a.netns(), dst);
+    assert!(plain.is_err(), "no route without the mark: {plain:?}");
+    let marked = route_get_for(
+        &p.a.netns(),
+        dst,
+        RouteQuery {
+            mark: Some(7),
+            ip_proto: Some(6),
+            dport: Some(443),
+            ..Default::default()
+        },
+    )
+    .expect("route with mark 7");
+    assert_eq!(marked.gateway, Some(p.b_v4.parse().unwrap()));
+    assert_eq!(marked.dev.as_deref(), Some("veth-a"));
+    assert!(tunnel_links(&p.a.netns()).unwrap().is_empty());
+}

@@ -128,6 +128,8 @@ struct Running {
     evidence: SideEvidence,
     counters_before: Option<xfrmdiag_counters::Snapshot>,
     events: Option<xfrmdiag_inventory::Collector>,
+    /// nftables rules before the window (`None`: no nft here, or it failed: see holes).
+    nft_before: Option<Vec<xfrmdiag_netfilter::Rule>>,
     listener: Option<Listener>,
     observer: Option<Observer>,
 }
@@ -321,6 +323,7 @@ fn start_side(plan: &SidePlan) -> Result<Running, Error> {
             None
         }
     };
+    let nft_before = readers::nft_rules(&plan.netns, &mut evidence.holes);
     let counters_before = match readers::counters(&plan.netns) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -333,6 +336,7 @@ fn start_side(plan: &SidePlan) -> Result<Running, Error> {
         evidence,
         counters_before,
         events,
+        nft_before,
         listener: None,
         observer: None,
     })
@@ -343,6 +347,11 @@ fn finish_side(mut r: Running) -> Result<SideEvidence, Error> {
         match readers::counters(&r.plan.netns) {
             Ok(after) => r.evidence.counters = Some(readers::counter_delta(before, &after)),
             Err(e) => r.evidence.holes.push(format!("counters after: {e}")),
+        }
+    }
+    if let Some(before) = &r.nft_before {
+        if let Some(after) = readers::nft_rules(&r.plan.netns, &mut r.evidence.holes) {
+            r.evidence.firewall = Some(readers::firewall_hits(before, &after));
         }
     }
     if let Some(collector) = r.events.take() {
