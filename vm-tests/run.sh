@@ -9,7 +9,9 @@
 # scenario of vm-tests/scenarios/ in turn, and reports pass/fail per scenario and kernel. Console
 # logs of failing scenarios are kept in target/vm-tests/logs/. Exit status: 0 all passed, 1 any
 # failure — including "no guest could boot at all", which is never a silent pass.
-# The closing line "vm-tests: N passed, N failed" is read by CI.
+# The closing line "vm-tests: N passed, N failed" is read by CI. Checks that could not run are
+# `pending`; with XFRMDIAG_REQUIRE=all (CI) a scenario with a pending check fails, and with
+# XFRMDIAG_SKIP_LOG=FILE each pending check is appended to FILE (scripts/test-all.sh counts them).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -325,6 +327,7 @@ for kver in "${KVERS[@]}"; do
 	rc=${BOOT_RC[$kver]}
 	# markers may share a line with firmware output: match them anywhere; drop serial CRs
 	tr -d '\r' <"$log" | grep -o '@@VMT .*' >"$log.markers" || true
+	rm -f "$log.markers.pending"
 	if ! grep -q '^@@VMT BOOT' "$log.markers"; then
 		say "FAIL $short: the guest did not boot (qemu exit $rc); console and qemu output:"
 		tail -n 30 "$log" "$log.qemu" | sed 's/^/    /'
@@ -340,6 +343,15 @@ for kver in "${KVERS[@]}"; do
 		result=$(sed -n "s/^@@VMT RESULT $scn //p" "$log.markers")
 		npending=$(grep -c "^@@VMT CHECK $scn pending" "$log.markers" || true)
 		PENDING=$((PENDING + npending))
+		# a pending check is a check that did not run: logged like a skipped test, and a failure
+		# under XFRMDIAG_REQUIRE=all (CI)
+		if [ -n "${XFRMDIAG_SKIP_LOG:-}" ]; then
+			sed -n "s/^@@VMT CHECK $scn pending /vm-tests $short $scn: pending: /p" "$log.markers" >>"$XFRMDIAG_SKIP_LOG"
+		fi
+		if [ "$npending" != 0 ] && [ "${result%% *}" = pass ] && [ "${XFRMDIAG_REQUIRE:-}" = all ]; then
+			result="fail: $npending checks pending, and XFRMDIAG_REQUIRE=all forbids checks that did not run"
+			sed -n "s/^@@VMT CHECK $scn pending /@@VMT CHECK $scn FAIL pending: /p" "$log.markers" >>"$log.markers.pending"
+		fi
 		# known gaps of xfrmdiag (scenario's known_gap line): shown every time, counted apart
 		while IFS= read -r gap; do
 			GAPS+=("$short $scn: $gap")
@@ -353,7 +365,7 @@ for kver in "${KVERS[@]}"; do
 			FAILED=$((FAILED + 1))
 			[ -n "$result" ] || result="did not finish (guest crashed or timed out)"
 			say "FAIL $short $scn: ${result}"
-			grep "^@@VMT CHECK $scn FAIL" "$log.markers" | sed 's/^@@VMT CHECK [^ ]* FAIL /    failed: /' || true
+			cat "$log.markers" "$log.markers.pending" 2>/dev/null | grep "^@@VMT CHECK $scn FAIL" | sed 's/^@@VMT CHECK [^ ]* FAIL /    failed: /' || true
 			# the scenario's part of the console, kept for later and its tail shown now
 			# (no early exit in awk: tr would die of SIGPIPE, and pipefail would end the run)
 			tr -d '\r' <"$log" | awk -v s="$scn" 'index($0, "@@VMT BEGIN " s) { on = 1 } on && !done { print } index($0, "@@VMT RESULT " s) { done = 1 }' \

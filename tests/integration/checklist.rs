@@ -913,9 +913,9 @@ fn root_trace_capability_agrees_with_the_trace_probe() {
     }
     let probe_out = run_private_mounts(&["trace", "--probe", "--json"]);
     if !probe_out.status.success() {
-        eprintln!(
-            "SKIP root_trace_capability_agrees_with_the_trace_probe: no tracefs here: {}",
-            stderr(&probe_out)
+        skip(
+            "root_trace_capability_agrees_with_the_trace_probe",
+            &format!("no tracefs here: {}", stderr(&probe_out).trim()),
         );
         return;
     }
@@ -986,7 +986,10 @@ fn root_without_root_a_checklist_needing_it_is_an_environment_error() {
         .output()
         .is_err()
     {
-        eprintln!("SKIP root_without_root_…: no setpriv to drop privileges with");
+        skip(
+            "root_without_root_a_checklist_needing_it_is_an_environment_error",
+            "needs setpriv (util-linux) to drop privileges",
+        );
         return;
     }
     let as_nobody = |args: &[&str]| {

@@ -1,6 +1,6 @@
 //! Integration tests for counters: real counters moving in namespaces the tests create.
 //!
-//! Each fault is the one measured in ../shared/vm-recipe.md (host section): clear UDP against an
+//! Each fault is the one measured in docs/kernel-notes.md (6.18 host): clear UDP against an
 //! inbound "require ESP" policy, an outbound block policy, and `setdefault in block`. Packets go
 //! only between the two namespaces of a `VethPair`, from sockets created inside them.
 

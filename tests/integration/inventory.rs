@@ -201,7 +201,10 @@ fn root_socket_policies_are_marked() {
         return;
     }
     if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("SKIP root_socket_policies_are_marked: needs python3 to set IP_XFRM_POLICY");
+        skip(
+            "root_socket_policies_are_marked",
+            "needs python3 to set IP_XFRM_POLICY",
+        );
         return;
     }
     let ns = ScratchNetns::new("xdsock").unwrap();
@@ -342,7 +345,10 @@ fn root_not_root_is_one_line_and_exit_2() {
         return;
     }
     if Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("SKIP root_not_root_is_one_line_and_exit_2: needs setpriv to drop privileges");
+        skip(
+            "root_not_root_is_one_line_and_exit_2",
+            "needs setpriv (util-linux) to drop privileges",
+        );
         return;
     }
     for cmd in ["policy", "sa", "info", "monitor"] {

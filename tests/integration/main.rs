@@ -9,6 +9,7 @@ mod checklist;
 mod cli;
 mod counters;
 mod diagnose;
+mod evidence_format;
 mod gateway;
 mod inventory;
 mod trace;

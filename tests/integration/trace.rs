@@ -34,11 +34,14 @@ fn can_trace(test: &str) -> bool {
             true
         }
         Ok(p) => {
-            eprintln!("SKIP {test}: no tracefs instances or no skb:kfree_skb event ({p:?})");
+            skip(
+                test,
+                &format!("no tracefs instances or no skb:kfree_skb event ({p:?})"),
+            );
             false
         }
         Err(e) => {
-            eprintln!("SKIP {test}: tracefs unavailable: {e}");
+            skip(test, &format!("tracefs unavailable: {e}"));
             false
         }
     }
@@ -436,7 +439,10 @@ fn root_trace_graph_request_falls_back_with_a_note() {
     }
     let probe = xfrmdiag_trace::probe(None).unwrap();
     if probe.function_graph.usable {
-        eprintln!("SKIP root_trace_graph_request_falls_back_with_a_note: function_graph works here (vm-tests cover it)");
+        skip(
+            "root_trace_graph_request_falls_back_with_a_note",
+            "function_graph works here, so there is no fallback to see (vm-tests cover the graph)",
+        );
         return;
     }
     let out = run(&[
@@ -563,8 +569,9 @@ fn root_trace_status_line_only_on_a_terminal() {
         return;
     }
     if Command::new("script").arg("--version").output().is_err() {
-        eprintln!(
-            "SKIP root_trace_status_line_only_on_a_terminal: no `script` to provide a terminal"
+        skip(
+            "root_trace_status_line_only_on_a_terminal",
+            "needs `script` (bsdutils) to provide a terminal",
         );
         return;
     }
@@ -849,13 +856,6 @@ fn root_trace_remove_stale_removes_only_instances_of_dead_runs() {
     for name in [&stale, &live] {
         std::fs::create_dir(instances.join(name)).unwrap();
     }
-    let probe = mounts
-        .xfrmdiag()
-        .args(["trace", "--probe", "--json"])
-        .output()
-        .unwrap();
-    assert_success(&probe);
-    let listed = json(&probe)["stale_instances"].clone();
     let out = mounts
         .xfrmdiag()
         .args(["trace", "--remove-stale", "--json"])
@@ -863,10 +863,21 @@ fn root_trace_remove_stale_removes_only_instances_of_dead_runs() {
         .unwrap();
     let removed = json(&out)["removed"].clone();
     let stale_left = instances.join(&stale).exists();
+    // The probe lists the stale ones it finds; it creates an instance, so it removes them too.
+    std::fs::create_dir(instances.join(&stale)).unwrap();
+    let probe = mounts
+        .xfrmdiag()
+        .args(["trace", "--probe", "--json"])
+        .output()
+        .unwrap();
+    let listed = json(&probe)["stale_instances"].clone();
+    let stale_left_by_probe = instances.join(&stale).exists();
     let live_left = instances.join(&live).exists();
     let _ = std::fs::remove_dir(instances.join(&live));
     let _ = std::fs::remove_dir(instances.join(&stale));
     assert_success(&out);
+    assert_success(&probe);
+    assert!(!stale_left_by_probe, "the probe left {stale}");
     assert!(
         listed
             .as_array()
@@ -1049,7 +1060,8 @@ fn trace_fixture_6_1_function_raw_address_symbolized_and_lost_reported() {
     );
     assert_eq!(r.summary.audit_markers.len(), 1);
     assert_eq!(
-        r.summary.audit_markers[0].cause_hint.as_deref(),
+        xfrmdiag_diagnose::rules::cause_of_audit(&r.summary.audit_markers[0].function)
+            .map(|c| c.as_str()),
         Some("sa-auth-failure")
     );
     assert!(r
@@ -1118,7 +1130,8 @@ fn trace_fixture_6_12_function_graph_nesting() {
         .collect();
     assert_eq!(markers, ["xfrm_audit_state_notfound"]);
     assert_eq!(
-        r.summary.audit_markers[0].cause_hint.as_deref(),
+        xfrmdiag_diagnose::rules::cause_of_audit(&r.summary.audit_markers[0].function)
+            .map(|c| c.as_str()),
         Some("no-inbound-sa")
     );
 }
@@ -1130,8 +1143,9 @@ fn root_trace_as_unprivileged_user_is_one_line_error() {
         return;
     }
     if Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!(
-            "SKIP root_trace_as_unprivileged_user_is_one_line_error: no setpriv to drop privileges"
+        skip(
+            "root_trace_as_unprivileged_user_is_one_line_error",
+            "needs setpriv (util-linux) to drop privileges",
         );
         return;
     }
@@ -1196,7 +1210,8 @@ fn assert_guest_fixture(dir: &str, location: &str, marker: &str, cause: &str, fu
         .collect();
     assert_eq!(markers, [marker], "{dir}");
     assert_eq!(
-        r.summary.audit_markers[0].cause_hint.as_deref(),
+        xfrmdiag_diagnose::rules::cause_of_audit(&r.summary.audit_markers[0].function)
+            .map(|c| c.as_str()),
         Some(cause),
         "{dir}"
     );
@@ -1336,4 +1351,103 @@ fn trace_from_missing_file_is_one_line_error() {
         err.contains("cannot read saved trace /nonexistent/trace.txt"),
         "{err}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A run killed with SIGKILL cannot clean up: the next capture removes what it left.
+
+/// True while `instances/NAME` exists (seen through this process's tracefs handle).
+fn instance_exists(name: &str) -> bool {
+    let tracefs = xfrmdiag_trace::Tracefs::open(None).expect("open tracefs");
+    tracefs.path(&format!("instances/{name}")).exists()
+}
+
+/// `xfrmdiag trace --window 20s` in `mounts`, once its instance records.
+fn start_long_capture(mounts: &PrivateMounts) -> std::process::Child {
+    let child = mounts
+        .xfrmdiag()
+        .args(["trace", "--window", "20s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        mounts.wait_for_capture(child.id()),
+        "capture of pid {} never started",
+        child.id()
+    );
+    child
+}
+
+/// A short capture, run to its end: its stderr.
+fn short_capture(mounts: &PrivateMounts) -> String {
+    let out = mounts
+        .xfrmdiag()
+        .args(["trace", "--window", "200ms", "--json"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    stderr(&out)
+}
+
+#[test]
+fn root_trace_capture_start_removes_the_instance_of_a_killed_run() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let _serial = serial();
+    if !can_trace("root_trace_capture_start_removes_the_instance_of_a_killed_run") {
+        return;
+    }
+    let mounts = PrivateMounts::new();
+    let mut killed = start_long_capture(&mounts);
+    let pid = killed.id();
+    let name = format!("xfrmdiag-{pid}");
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    killed.wait().unwrap();
+    // What SIGKILL leaves: the instance, still recording every drop on the machine.
+    let left_by_kill = instance_exists(&name);
+
+    let err = short_capture(&mounts);
+    let left_after_next_capture = instance_exists(&name);
+    if left_after_next_capture {
+        let tracefs = xfrmdiag_trace::Tracefs::open(None).unwrap();
+        let _ = std::fs::write(tracefs.path(&format!("instances/{name}/tracing_on")), "0");
+        let _ = std::fs::remove_dir(tracefs.path(&format!("instances/{name}")));
+    }
+    assert!(left_by_kill, "SIGKILL left no instance: nothing to test");
+    assert!(
+        !left_after_next_capture,
+        "the next capture left {name}; stderr:\n{err}"
+    );
+    let said: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("removed stale trace instance") && l.contains(&name))
+        .collect();
+    assert_eq!(said.len(), 1, "one stderr line names {name}:\n{err}");
+    assert!(said[0].contains(&format!("pid {pid}")), "{}", said[0]);
+}
+
+#[test]
+fn root_trace_capture_start_leaves_a_live_capture_alone() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let _serial = serial();
+    if !can_trace("root_trace_capture_start_leaves_a_live_capture_alone") {
+        return;
+    }
+    let mounts = PrivateMounts::new();
+    let mut live = start_long_capture(&mounts);
+    let pid = live.id();
+    let name = format!("xfrmdiag-{pid}");
+    let err = short_capture(&mounts);
+    let still_there = instance_exists(&name);
+    kill(Pid::from_raw(pid as i32), Signal::SIGTERM).unwrap();
+    let status = live.wait().unwrap();
+    assert!(
+        still_there,
+        "another capture removed the live {name}; its stderr:\n{err}"
+    );
+    assert!(!err.contains(&name), "{err}");
+    assert_eq!(status.code(), Some(143), "the live capture was disturbed");
+    assert!(!instance_exists(&name), "SIGTERM removes its own instance");
 }

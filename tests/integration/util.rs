@@ -144,13 +144,44 @@ pub fn json(out: &Output) -> serde_json::Value {
     })
 }
 
-/// True when this process can create namespaces; otherwise prints why the test skips.
+// ---------------------------------------------------------------------------------------------
+// Skipping: the only way a test may say it cannot run here. Each helper below reports through
+// [`skip`], which fails the test under `XFRMDIAG_REQUIRE=all` (CI) and otherwise prints the reason
+// and appends it to `$XFRMDIAG_SKIP_LOG` (counted by scripts/test-all.sh).
+
+/// Records that `test` cannot run here because of `reason`; the caller returns next. Panics under
+/// `XFRMDIAG_REQUIRE=all`.
+#[track_caller]
+pub fn skip(test: &str, reason: &str) {
+    xfrmdiag_testkit::skip(test, reason);
+}
+
+/// True when this process can create namespaces; otherwise skips `test` (see [`skip`]).
+#[track_caller]
 pub fn can_use_netns(test: &str) -> bool {
     if !nix_is_root() {
-        eprintln!("SKIP {test}: needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) to create namespaces");
+        skip(
+            test,
+            "needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) to create namespaces",
+        );
         return false;
     }
     true
+}
+
+/// True when `program` runs (`program ARG` can be spawned); otherwise skips `test` saying why.
+#[track_caller]
+pub fn have_tool(test: &str, program: &str, why: &str) -> bool {
+    let found = if program.starts_with('/') {
+        std::path::Path::new(program).exists()
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    };
+    if !found {
+        skip(test, &format!("needs {program} {why}"));
+    }
+    found
 }
 
 fn nix_is_root() -> bool {

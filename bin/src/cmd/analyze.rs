@@ -43,6 +43,14 @@ pub fn read_sides(path: &std::path::Path) -> anyhow::Result<Vec<SideEvidence>> {
 
 pub fn parse_sides(text: &str) -> anyhow::Result<Vec<SideEvidence>> {
     let value: serde_json::Value = serde_json::from_str(text)?;
+    let newest = xfrmdiag_diagnose::evidence::EVIDENCE_VERSION;
+    if let Some(version) = value.get("xfrmdiag_evidence").and_then(|v| v.as_u64()) {
+        if version > u64::from(newest) {
+            anyhow::bail!(
+                "evidence format {version} is newer than this xfrmdiag reads ({newest}): analyze it with a newer xfrmdiag"
+            );
+        }
+    }
     if let Some(sides) = value.get("sides") {
         return Ok(serde_json::from_value(sides.clone())?);
     }
@@ -65,6 +73,9 @@ mod tests {
             r#"{"verdict":"no-drop-seen","findings":[],"namespace":"b","role":"receiver"}"#;
         assert_eq!(parse_sides(report).unwrap()[0].namespace, "b");
         assert!(parse_sides(r#"{"hello":1}"#).is_err());
+        let future = r#"{"xfrmdiag_evidence":99,"sides":[]}"#;
+        let err = parse_sides(future).unwrap_err().to_string();
+        assert!(err.contains("evidence format 99 is newer"), "{err}");
         assert!(parse_sides("not json").is_err());
     }
 }

@@ -127,7 +127,7 @@ const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "default-block",
-        expect: "no-inbound-policy",
+        expect: "default-policy-block",
         what: "the receiver's default inbound policy is block and no policy matches",
         closed_port: false,
         steps: |_| vec![ip(End::B, "xfrm policy setdefault in block")],
@@ -347,7 +347,7 @@ fn diagnose_pair(
             )?;
         }
     }
-    Ok(report.verdict)
+    Ok(report.verdict.to_string())
 }
 
 fn summary(global: &Global, results: &[(&&Scenario, String)]) -> anyhow::Result<()> {

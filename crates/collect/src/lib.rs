@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
-use xfrmdiag_diagnose::evidence::{Flow, Role, TraceSummary, Traffic};
-use xfrmdiag_diagnose::SideEvidence;
+use xfrmdiag_evidence::{Flow, Role, SideEvidence, Traffic};
 use xfrmdiag_netns::Netns;
 use xfrmdiag_traffic::{Listener, Observer, SendOptions};
 
+pub mod convert;
 pub mod readers;
 
 /// Why a test run could not go on. Readers that fail do not end the run: they leave a hole in
@@ -194,12 +194,12 @@ pub fn run_test(
         match &r.plan.action {
             Action::Send(opts) => {
                 let result = xfrmdiag_traffic::send_udp(&r.plan.netns, opts)?;
-                r.evidence.traffic = Some(Traffic::Send(result));
+                r.evidence.traffic = Some(Traffic::Send(convert::send(result)));
                 sent_by_test = true;
             }
             Action::Exec(cmd) => {
                 let result = xfrmdiag_traffic::exec(&r.plan.netns, cmd)?;
-                r.evidence.traffic = Some(Traffic::Exec(result));
+                r.evidence.traffic = Some(Traffic::Exec(convert::exec(result)));
                 sent_by_test = true;
             }
             _ => {}
@@ -222,7 +222,7 @@ pub fn run_test(
                 })
             });
             progress(Progress::Waited);
-            r.evidence.traffic = Some(Traffic::Listen(result));
+            r.evidence.traffic = Some(Traffic::Listen(convert::listen(result)));
             waited = true;
         }
     }
@@ -241,7 +241,7 @@ pub fn run_test(
     if let Some(capture) = capture {
         match capture.stop() {
             Ok(result) => {
-                let summary = TraceSummary::from_capture(&result);
+                let summary = convert::trace_summary(&result);
                 // Attached once, to the first side; the decision pools every side's trace.
                 let first = &mut running[0].evidence;
                 first.trace = Some(summary);
@@ -283,7 +283,7 @@ fn check_encap_sockets(running: &mut [Running]) {
                 xfrmdiag_traffic::proc_udp::read_drops(std::path::Path::new("/proc"), port)
             });
             match bound {
-                Ok(Ok(drops)) => found.push(xfrmdiag_diagnose::evidence::EncapSocket {
+                Ok(Ok(drops)) => found.push(xfrmdiag_evidence::EncapSocket {
                     port,
                     bound: drops.is_some(),
                 }),
@@ -361,7 +361,9 @@ fn finish_side(mut r: Running) -> Result<SideEvidence, Error> {
         }
     }
     if let Some(observer) = r.observer.take() {
-        r.evidence.traffic = Some(Traffic::Observe(observer.finish(&r.plan.netns)?));
+        r.evidence.traffic = Some(Traffic::Observe(convert::observe(
+            observer.finish(&r.plan.netns)?,
+        )));
     }
     r.evidence.collected_at = now_rfc3339();
     Ok(r.evidence)

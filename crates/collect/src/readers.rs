@@ -6,26 +6,27 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use xfrmdiag_counters::Snapshot;
-use xfrmdiag_diagnose::evidence::{
-    Counters, FirewallHit, Inventory, Policy, RouteInfo, Sa, Sysctls, XfrmEvent, XfrmInfo,
-    WATCHED_UNCHANGED,
+use xfrmdiag_evidence::{
+    Counters, FirewallHit, Inventory, RouteInfo, Sysctls, XfrmEvent, WATCHED_UNCHANGED,
 };
 use xfrmdiag_inventory as inv;
 use xfrmdiag_netns::Netns;
+
+use crate::convert;
 
 /// SAs, policies and default policies (`ip xfrm state/policy`, `policy getdefault`).
 pub fn inventory(ns: &Netns, holes: &mut Vec<String>) -> Inventory {
     let mut view = Inventory::default();
     match inv::dump_sas(ns) {
-        Ok(sas) => view.sas = Some(sas.iter().map(Sa::from).collect()),
+        Ok(sas) => view.sas = Some(sas.iter().map(convert::sa).collect()),
         Err(e) => holes.push(format!("SAs: {e}")),
     }
     match inv::dump_policies(ns) {
-        Ok(p) => view.policies = Some(p.iter().map(Policy::from).collect()),
+        Ok(p) => view.policies = Some(p.iter().map(convert::policy).collect()),
         Err(e) => holes.push(format!("policies: {e}")),
     }
     match inv::xfrm_info(ns) {
-        Ok(i) => view.info = Some(XfrmInfo::from(&i)),
+        Ok(i) => view.info = Some(convert::xfrm_info(&i)),
         Err(e) => holes.push(format!("default policies: {e}")),
     }
     view
@@ -51,6 +52,7 @@ pub fn counter_delta(before: &Snapshot, after: &Snapshot) -> Counters {
             .delta
             .into_iter()
             .filter(|(_, c)| *c != xfrmdiag_counters::Change::Unchanged)
+            .map(|(name, c)| (name, convert::counter_change(c)))
             .collect(),
         read,
     }
@@ -61,7 +63,7 @@ pub fn counter_delta(before: &Snapshot, after: &Snapshot) -> Counters {
 /// prohibit with EACCES — as `ip route get` shows ("RTNETLINK answers: …").
 pub fn route(ns: &Netns, dst: IpAddr) -> Result<RouteInfo, String> {
     match inv::route_get(ns, dst) {
-        Ok(r) => Ok(RouteInfo::from(&r)),
+        Ok(r) => Ok(convert::route(&r)),
         Err(e) => {
             let kind = match e.errno() {
                 Some(22) => "blackhole",
@@ -82,7 +84,7 @@ pub fn route(ns: &Netns, dst: IpAddr) -> Result<RouteInfo, String> {
 pub fn events(collector: inv::Collector) -> Result<Vec<XfrmEvent>, String> {
     collector
         .stop()
-        .map(|evs| evs.iter().map(XfrmEvent::from).collect())
+        .map(|evs| evs.iter().map(convert::event).collect())
         .map_err(|e| e.to_string())
 }
 

@@ -428,7 +428,10 @@ mod tests {
     fn agrees_with_procfs_on_the_live_files() {
         use procfs::FromRead;
         let Ok(snmp_text) = std::fs::read_to_string("/proc/self/net/snmp") else {
-            eprintln!("SKIP agrees_with_procfs_on_the_live_files: no /proc/self/net/snmp");
+            xfrmdiag_testkit::skip(
+                "agrees_with_procfs_on_the_live_files",
+                "no /proc/self/net/snmp",
+            );
             return;
         };
         let ours = parse_snmp(&snmp_text);

@@ -6,9 +6,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{describe_policy, finding_for, sort_findings};
+use crate::cause::CauseId;
 use crate::evidence::{Algorithm, Policy, Sa, SideEvidence};
+use crate::facts::describe_policy;
+use crate::finding::{finding_for, sort_findings};
 use crate::{diagnose, Confidence, EvidenceItem, Finding, Report};
+
+/// What configuration alone shows: likely (crate::Confidence::of).
+const CONFIGURATION: Confidence = Confidence::of(false, false, 1);
 
 /// One field of an SA as each host has it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,8 +108,8 @@ pub fn compare(a: &[SideEvidence], b: &[SideEvidence]) -> Comparison {
                 text.push_str(&format!(" (it has {} to {})", same_dst.join(", "), u.dst));
             }
             cross.push(finding_for(
-                "no-inbound-sa",
-                Confidence::Likely,
+                CauseId::NoInboundSa,
+                CONFIGURATION,
                 Some(lacks.clone()),
                 format!("the SPI {} is known to {has} only", u.spi),
                 vec![config_item(has, text)],
@@ -261,45 +266,42 @@ fn sa_findings(pair: &SaPair, a: &str, b: &str, b_sides: &[SideEvidence]) -> Vec
             | "aead key fingerprint"
             | "auth algorithm"
             | "aead algorithm" => (
-                "sa-auth-failure",
-                if proto_errors_on_b {
-                    Confidence::Certain
-                } else {
-                    Confidence::Likely
-                },
+                CauseId::SaAuthFailure,
+                // The configuration, and the receiver's proto errors when they moved.
+                Confidence::of(false, false, 1 + usize::from(proto_errors_on_b)),
                 format!("SA {}: the {} differs between the hosts", pair.spi, f.field),
             ),
             "enc key fingerprint" | "enc algorithm" | "comp algorithm" => (
-                "sa-key-mismatch",
-                Confidence::Likely,
+                CauseId::SaKeyMismatch,
+                CONFIGURATION,
                 format!("SA {}: the {} differs between the hosts", pair.spi, f.field),
             ),
             "esn" => (
-                "sa-auth-failure",
-                Confidence::Likely,
+                CauseId::SaAuthFailure,
+                CONFIGURATION,
                 format!(
                     "SA {}: ESN on one host only (the ICV covers the high sequence bits)",
                     pair.spi
                 ),
             ),
             "mode" => (
-                "sa-mode-mismatch",
-                Confidence::Likely,
+                CauseId::SaModeMismatch,
+                CONFIGURATION,
                 format!("SA {}: {a} uses {} mode, {b} {} mode", pair.spi, f.a, f.b),
             ),
             "encap" => (
-                "encap-mismatch",
-                Confidence::Likely,
+                CauseId::EncapMismatch,
+                CONFIGURATION,
                 format!("SA {}: UDP encapsulation differs", pair.spi),
             ),
             "selector" => (
-                "sa-selector-mismatch",
-                Confidence::Likely,
+                CauseId::SaSelectorMismatch,
+                CONFIGURATION,
                 format!("SA {}: the SA selectors differ", pair.spi),
             ),
             "src" => (
-                "sa-selector-mismatch",
-                Confidence::Likely,
+                CauseId::SaSelectorMismatch,
+                CONFIGURATION,
                 format!("SA {}: the tunnel source address differs", pair.spi),
             ),
             _ => continue,
@@ -373,8 +375,8 @@ fn compare_policies(
                     if inp.action == "block" {
                         checks.push(format!("{out_host} encrypts {} -> {} but {in_host} blocks it", out.selector.src, out.selector.dst));
                         findings.push(finding_for(
-                            "policy-block-in",
-                            Confidence::Likely,
+                            CauseId::PolicyBlockIn,
+                            CONFIGURATION,
                             Some(in_host.to_string()),
                             format!("{in_host}'s inbound policy blocks what {out_host} sends"),
                             vec![config_item(in_host, describe_policy(inp))],
@@ -385,8 +387,8 @@ fn compare_policies(
                             modes_out, modes_in, out.selector.src, out.selector.dst
                         ));
                         findings.push(finding_for(
-                            "sa-mode-mismatch",
-                            Confidence::Likely,
+                            CauseId::SaModeMismatch,
+                            CONFIGURATION,
                             None,
                             format!("the policies' template modes differ ({out_host} {modes_out:?}, {in_host} {modes_in:?})"),
                             vec![
@@ -407,34 +409,53 @@ fn compare_policies(
                 )),
             }
         }
-        // The receiver requires ESP for a flow the sender does not encrypt.
-        for inp in in_pols.iter().filter(|p| {
-            p.dir == "in" && p.action == "allow" && p.templates.iter().any(|t| !t.optional)
-        }) {
-            let covered = out_pols.iter().any(|p| {
-                p.dir == "out"
-                    && p.selector.src == inp.selector.src
-                    && p.selector.dst == inp.selector.dst
-            });
-            if !covered {
-                checks.push(format!(
-                    "{in_host} requires ESP for {} -> {} but {out_host} has no outbound policy for it",
-                    inp.selector.src, inp.selector.dst
-                ));
-                findings.push(finding_for(
-                    "no-outbound-policy",
-                    Confidence::Likely,
-                    Some(out_host.to_string()),
-                    format!(
-                        "{out_host} sends {} -> {} in clear; {in_host} requires ESP",
-                        inp.selector.src, inp.selector.dst
-                    ),
-                    vec![config_item(in_host, describe_policy(inp))],
-                ));
-            }
-        }
+        unencrypted_flows(
+            out_host,
+            out_pols,
+            in_host,
+            in_pols,
+            &mut checks,
+            &mut findings,
+        );
     }
     (checks, findings)
+}
+
+/// The receiver requires ESP for a flow the sender does not encrypt.
+fn unencrypted_flows(
+    out_host: &str,
+    out_pols: &[Policy],
+    in_host: &str,
+    in_pols: &[Policy],
+    checks: &mut Vec<String>,
+    findings: &mut Vec<Finding>,
+) {
+    for inp in in_pols
+        .iter()
+        .filter(|p| p.dir == "in" && p.action == "allow" && p.templates.iter().any(|t| !t.optional))
+    {
+        let covered = out_pols.iter().any(|p| {
+            p.dir == "out"
+                && p.selector.src == inp.selector.src
+                && p.selector.dst == inp.selector.dst
+        });
+        if !covered {
+            checks.push(format!(
+                "{in_host} requires ESP for {} -> {} but {out_host} has no outbound policy for it",
+                inp.selector.src, inp.selector.dst
+            ));
+            findings.push(finding_for(
+                CauseId::NoOutboundPolicy,
+                CONFIGURATION,
+                Some(out_host.to_string()),
+                format!(
+                    "{out_host} sends {} -> {} in clear; {in_host} requires ESP",
+                    inp.selector.src, inp.selector.dst
+                ),
+                vec![config_item(in_host, describe_policy(inp))],
+            ));
+        }
+    }
 }
 
 /// The engine's findings and the cross-checks as one report: a cross-check naming the verdict's
@@ -447,7 +468,7 @@ fn merge(base: Report, cross: Vec<Finding>) -> Report {
     let mut findings: Vec<Finding> = base
         .findings
         .into_iter()
-        .filter(|f| !matches!(f.cause.as_str(), "no-drop-seen" | "unknown-drop"))
+        .filter(|f| !matches!(f.cause, CauseId::NoDropSeen | CauseId::UnknownDrop))
         .collect();
     for c in cross {
         if let Some(f) = findings.iter_mut().find(|f| f.cause == c.cause) {
@@ -462,15 +483,15 @@ fn merge(base: Report, cross: Vec<Finding>) -> Report {
             findings.push(c);
         }
     }
-    let delivered = findings.iter().any(|f| f.cause == "delivered");
+    let delivered = findings.iter().any(|f| f.cause == CauseId::Delivered);
     sort_findings(&mut findings);
     if delivered {
         // Keep "delivered" visible, after the mismatches.
-        findings.sort_by_key(|f| f.cause == "delivered");
+        findings.sort_by_key(|f| f.cause == CauseId::Delivered);
     }
-    let verdict = findings[0].cause.clone();
+    let verdict = findings[0].cause;
     Report {
-        healthy: crate::causes::lookup(&verdict).is_some_and(|c| c.healthy),
+        healthy: crate::rules::rule(verdict).healthy,
         verdict,
         sent: base.sent,
         received: base.received,
@@ -516,7 +537,7 @@ fn story(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::evidence::{CounterChange, Counters, Encap, Inventory, Role, Selector, Template};
 
@@ -736,5 +757,37 @@ mod tests {
             .findings
             .iter()
             .any(|f| f.confidence == Confidence::Likely));
+    }
+
+    /// (name, host A, host B, expected verdict): the causes only configuration side by side
+    /// names (the verdict table in crate::tests uses these).
+    pub(crate) fn verdict_cases(
+    ) -> Vec<(&'static str, Vec<SideEvidence>, Vec<SideEvidence>, CauseId)> {
+        let a = || host("a", Role::Sender, both_sas(), vec![]);
+        let mut enc = both_sas();
+        enc[0].algorithms[1].key_fingerprint = Some("e1e1e1e1e1e1".into());
+        let mut selector = both_sas();
+        selector[0].src = "10.0.0.9".into();
+        let receiver_requires_esp = vec![policy("in", "10.0.0.1/32", "10.0.0.2/32", "transport")];
+        vec![
+            (
+                "enc key differs",
+                vec![a()],
+                vec![host("b", Role::Receiver, enc, vec![])],
+                CauseId::SaKeyMismatch,
+            ),
+            (
+                "tunnel source differs",
+                vec![a()],
+                vec![host("b", Role::Receiver, selector, vec![])],
+                CauseId::SaSelectorMismatch,
+            ),
+            (
+                "receiver requires ESP the sender does not apply",
+                vec![a()],
+                vec![host("b", Role::Receiver, both_sas(), receiver_requires_esp)],
+                CauseId::NoOutboundPolicy,
+            ),
+        ]
     }
 }

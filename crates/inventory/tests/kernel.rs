@@ -1,6 +1,6 @@
 //! The library API the diagnose engine uses, against the real kernel in throwaway namespaces:
 //! route_get, the background event collector, dumps and info.
-//! Tests need root (they create namespaces) and say SKIP otherwise.
+//! Tests need root (they create namespaces) and skip through the test harness otherwise.
 
 use std::net::IpAddr;
 
@@ -19,7 +19,7 @@ fn is_root(test: &str) -> bool {
         })
         .unwrap_or(false);
     if !root {
-        eprintln!("SKIP {test}: needs root to create namespaces");
+        xfrmdiag_testkit::skip(test, "needs root to create namespaces");
     }
     root
 }

@@ -166,10 +166,7 @@ pub fn delta_table(delta: &Delta, filter: Option<&Filter>) -> String {
                     .rate(name)
                     .map_or_else(String::new, |r| format!("{r:.2}/s")),
                 kind_label(name).to_string(),
-                lookup(name)
-                    .and_then(|i| i.cause_id)
-                    .unwrap_or("")
-                    .to_string(),
+                cause_of(name).map_or_else(String::new, |c| c.to_string()),
                 meaning(name).to_string(),
             ]
         })
@@ -183,13 +180,19 @@ pub fn delta_table(delta: &Delta, filter: Option<&Filter>) -> String {
     )
 }
 
+/// The cause a counter names: the diagnose rules' answer, the same in every command. Catalog
+/// patterns (`sa:*:replay`) are looked up as written.
+fn cause_of(name: &str) -> Option<xfrmdiag_diagnose::CauseId> {
+    xfrmdiag_diagnose::rules::cause_of_counter(name)
+}
+
 /// What `--json` shows for a counter's meaning.
 fn meaning_json(name: &str) -> Value {
     match lookup(name) {
         Some(info) => json!({
             "kind": kind_label(name),
             "meaning": info.meaning,
-            "cause_id": info.cause_id,
+            "cause_id": cause_of(name),
         }),
         None => json!({ "kind": "unknown", "meaning": null, "cause_id": null }),
     }
@@ -297,8 +300,8 @@ pub fn catalog_markdown() -> String {
         "# Counter catalog\n\n\
          Generated from `crates/counters/src/catalog.rs` (`XFRMDIAG_UPDATE_DOCS=1 cargo test -p xfrmdiag \
          --test integration catalog_doc` rewrites it). What each counter `xfrmdiag counters` and \
-         `xfrmdiag watch` show means, where the kernel counts it, and the cause id it points to in \
-         the diagnose catalog. Counters not listed are still shown, with kind `unknown`.\n\n\
+         `xfrmdiag watch` show means, where the kernel counts it, and the cause it names in the \
+         diagnose rules (docs/causes.md; the same cause `diagnose` gives for it). Counters not listed are still shown, with kind `unknown`.\n\n\
          Names: xfrm_stat as the kernel writes them, snmp/netstat as `Group.Name`, snmp6 as written, \
          `dev:<interface>:<field>` from /proc/net/dev and `sa:<spi>:<field>` from the SA dump. \
          Every file is read inside the target namespace.\n",
@@ -317,7 +320,7 @@ pub fn catalog_markdown() -> String {
             "| `{}` | {} | {} | {} | {} | {} | {} |",
             info.name,
             kind_label(info.name),
-            info.cause_id.map_or(String::new(), |c| format!("`{c}`")),
+            cause_of(info.name).map_or(String::new(), |c| format!("`{c}`")),
             info.since_kernel.unwrap_or("?"),
             info.meaning.replace('|', "\\|"),
             info.usual_causes.join("; ").replace('|', "\\|"),

@@ -44,9 +44,9 @@ fn human_sides(report: &Report, sides: &[SideEvidence], paint: Paint, show_side:
     let mut out = String::new();
     let first = &report.findings[0];
     let verdict = if report.healthy {
-        paint.good(&report.verdict)
+        paint.good(report.verdict.as_str())
     } else {
-        paint.bad(&report.verdict)
+        paint.bad(report.verdict.as_str())
     };
     let on = first
         .side
@@ -82,7 +82,7 @@ fn human_sides(report: &Report, sides: &[SideEvidence], paint: Paint, show_side:
         for f in &report.findings[1..] {
             b.push_record([
                 f.confidence.as_str().to_string(),
-                f.cause.clone(),
+                f.cause.to_string(),
                 f.side.clone().unwrap_or_default(),
                 f.summary.clone(),
             ]);

@@ -3,6 +3,7 @@
 //! Takes the plain data types of the other crates and renders them. Must not: read the system or
 //! decide anything. One module per kind of result, so each reads alone.
 
+pub mod causes;
 pub mod checklist;
 pub mod counters;
 pub mod diagnose;

@@ -99,6 +99,22 @@ pub fn render_probe(probe: &Probe) -> String {
 }
 
 /// A capture: how it ran, the drops, audit markers and functions hit.
+/// A capture as JSON (schema: docs/json/trace.md): the result as the trace crate serializes it,
+/// with each audit marker's `cause_hint` taken from the diagnose rules (the same cause
+/// `diagnose` gives for it).
+pub fn result_json(result: &TraceResult) -> serde_json::Value {
+    let mut v = serde_json::to_value(result).unwrap_or_default();
+    if let Some(markers) = v["summary"]["audit_markers"].as_array_mut() {
+        for m in markers {
+            let cause = m["function"]
+                .as_str()
+                .and_then(xfrmdiag_diagnose::rules::cause_of_audit);
+            m["cause_hint"] = serde_json::json!(cause);
+        }
+    }
+    v
+}
+
 pub fn render_result(result: &TraceResult) -> String {
     let mut out = String::new();
     let saved = result.instance.is_none();
@@ -199,7 +215,8 @@ pub fn render_result(result: &TraceResult) -> String {
                     m.count.to_string(),
                     m.function.clone(),
                     m.meaning.clone(),
-                    m.cause_hint.clone().unwrap_or_default(),
+                    xfrmdiag_diagnose::rules::cause_of_audit(&m.function)
+                        .map_or_else(String::new, |c| c.to_string()),
                 ]
             })
             .collect();

@@ -5,7 +5,8 @@
 //! buffer, or decide a verdict.
 //!
 //! The flow a caller sees: [`probe()`] says what this kernel allows; [`Capture::start`] opens a
-//! private instance (`instances/xfrmdiag-<pid>`), [`Capture::stop`] returns a [`TraceResult`]
+//! private instance (`instances/xfrmdiag-<pid>`, after removing the ones killed runs left, see
+//! [`stale`]), [`Capture::stop`] returns a [`TraceResult`]
 //! (events, summary, lost events) and removes the instance. Dropping a capture, a panic, or
 //! SIGINT/SIGTERM after [`cleanup::install_handlers`] removes it too.
 //!
@@ -21,6 +22,7 @@ pub mod cleanup;
 pub mod kallsyms;
 pub mod parse;
 pub mod probe;
+pub mod stale;
 pub mod summary;
 pub mod tracefs;
 
@@ -32,7 +34,8 @@ pub use capture::{
 };
 pub use kallsyms::Kallsyms;
 pub use parse::{parse, EventKind, Location, ParsedTrace, TraceEvent, TraceParser};
-pub use probe::{probe, remove_stale_instances, EventSupport, Probe, TracerSupport};
+pub use probe::{probe, EventSupport, Probe, TracerSupport};
+pub use stale::{remove_stale_instances, StaleInstance};
 pub use summary::{
     summarize, symbolize_events, AuditMarker, DropFilter, DropPoint, NameCount, Summarizer,
     TraceSummary,

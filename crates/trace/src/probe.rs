@@ -85,7 +85,7 @@ pub fn probe(tracefs: Option<&Path>) -> Result<Probe, Error> {
             f.read(&mut buf)
         })
         .is_ok();
-    let stale_instances = stale_instances(&fs);
+    let stale_instances = crate::stale::stale_instance_names(&fs);
 
     let mut events: Vec<EventSupport> = DEFAULT_EVENTS
         .iter()
@@ -263,46 +263,6 @@ pub(crate) fn kallsyms_has_addresses(proc_root: &Path) -> bool {
                 .next()
                 .is_some_and(|a| a.bytes().any(|b| b != b'0'))
         })
-}
-
-/// Removes `xfrmdiag-<pid>` instances whose process is gone (left by a run killed with SIGKILL,
-/// which no cleanup can catch). Returns the names removed. Only our own naming is touched, and
-/// the kernel refuses to remove an instance that is still being read.
-pub fn remove_stale_instances(tracefs: Option<&Path>) -> Result<Vec<String>, Error> {
-    crate::cleanup::install_handlers();
-    let fs = Tracefs::open(tracefs)?;
-    let mut removed = Vec::new();
-    for name in stale_instances(&fs) {
-        let dir = fs.path(&format!("instances/{name}"));
-        crate::cleanup::remove_instance_dir(&dir).map_err(|e| {
-            Error::io(
-                "remove stale trace instance",
-                fs.display(&format!("instances/{name}")),
-                e,
-            )
-        })?;
-        removed.push(name);
-    }
-    Ok(removed)
-}
-
-fn stale_instances(fs: &Tracefs) -> Vec<String> {
-    let mut stale = Vec::new();
-    let Ok(entries) = std::fs::read_dir(fs.path("instances")) else {
-        return stale;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix("xfrmdiag-") else {
-            continue;
-        };
-        let pid = rest.split('-').next().unwrap_or("");
-        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
-            stale.push(name);
-        }
-    }
-    stale.sort();
-    stale
 }
 
 #[cfg(test)]

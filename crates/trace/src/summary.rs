@@ -44,10 +44,9 @@ pub struct DropPoint {
 pub struct AuditMarker {
     pub function: String,
     pub count: u64,
-    /// What the kernel was auditing.
+    /// What the kernel was auditing. (Which cause it names is the diagnose rules' word:
+    /// `xfrmdiag_diagnose::rules::cause_of_audit`.)
     pub meaning: String,
-    /// The diagnose cause id this marker points to, when there is one.
-    pub cause_hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -342,14 +341,10 @@ impl Summarizer {
             .functions
             .iter()
             .filter(|(name, _)| is_audit_marker(name))
-            .map(|(name, &count)| {
-                let (meaning, cause) = audit_meaning(name);
-                AuditMarker {
-                    function: name.clone(),
-                    count,
-                    meaning: meaning.to_string(),
-                    cause_hint: cause.map(str::to_string),
-                }
+            .map(|(name, &count)| AuditMarker {
+                function: name.clone(),
+                count,
+                meaning: audit_meaning(name).to_string(),
             })
             .collect::<Vec<_>>();
         TraceSummary {
@@ -400,32 +395,26 @@ fn sorted_audit(mut v: Vec<AuditMarker>) -> Vec<AuditMarker> {
     v
 }
 
-/// What each `xfrm_audit_*` function reports, and the diagnose cause it points to.
-pub fn audit_meaning(function: &str) -> (&'static str, Option<&'static str>) {
+/// What each `xfrm_audit_*` function reports.
+pub fn audit_meaning(function: &str) -> &'static str {
     match function {
-        "xfrm_audit_state_icvfail" => (
-            "integrity check (ICV) failed: wrong authentication key or corrupted packet",
-            Some("sa-auth-failure"),
-        ),
-        "xfrm_audit_state_notfound" | "xfrm_audit_state_notfound_simple" => (
-            "no SA for the SPI/destination of an inbound packet",
-            Some("no-inbound-sa"),
-        ),
-        "xfrm_audit_state_replay" => (
-            "sequence number outside or behind the replay window",
-            Some("replay-window"),
-        ),
-        "xfrm_audit_state_replay_overflow" => (
-            "outbound sequence number would wrap (SA must be rekeyed)",
-            Some("sa-expired"),
-        ),
+        "xfrm_audit_state_icvfail" => {
+            "integrity check (ICV) failed: wrong authentication key or corrupted packet"
+        }
+        "xfrm_audit_state_notfound" | "xfrm_audit_state_notfound_simple" => {
+            "no SA for the SPI/destination of an inbound packet"
+        }
+        "xfrm_audit_state_replay" => "sequence number outside or behind the replay window",
+        "xfrm_audit_state_replay_overflow" => {
+            "outbound sequence number would wrap (SA must be rekeyed)"
+        }
         "xfrm_audit_policy_add" | "xfrm_audit_policy_delete" => {
-            ("a policy was added or deleted (configuration change)", None)
+            "a policy was added or deleted (configuration change)"
         }
         "xfrm_audit_state_add" | "xfrm_audit_state_delete" => {
-            ("an SA was added or deleted (configuration change)", None)
+            "an SA was added or deleted (configuration change)"
         }
-        _ => ("xfrm audit hook", None),
+        _ => "xfrm audit hook",
     }
 }
 
@@ -563,10 +552,7 @@ mod tests {
             s.drops[0].call_path,
             ["xfrm_input", "xfrm_audit_state_icvfail"]
         );
-        assert_eq!(
-            s.audit_markers[0].cause_hint.as_deref(),
-            Some("sa-auth-failure")
-        );
+        assert_eq!(s.audit_markers[0].function, "xfrm_audit_state_icvfail");
         assert_eq!(s.functions_hit.len(), 4);
     }
 }

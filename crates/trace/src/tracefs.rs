@@ -212,8 +212,10 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Creates `instances/xfrmdiag-<pid>` (`xfrmdiag-<pid>-<n>` for later ones in one process).
+    /// Creates `instances/xfrmdiag-<pid>` (`xfrmdiag-<pid>-<n>` for later ones in one process),
+    /// first removing the instances of killed xfrmdiag runs (said on stderr, see [`crate::stale`]).
     pub fn create(tracefs: &Tracefs) -> Result<Instance, Error> {
+        crate::stale::sweep_before_capture(tracefs);
         let n = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
         let name = if n == 0 {

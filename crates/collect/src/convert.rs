@@ -1,15 +1,16 @@
-//! From the readers' types to the evidence view the decision works on.
+//! From the readers' types to the evidence types (`xfrmdiag-evidence`).
 //!
 //! The evidence keeps what a diagnosis and a cross-host comparison need, as plain strings in the
 //! words `ip xfrm` uses, so saved evidence stays readable when a reader's types grow. Pure
-//! conversions: no I/O.
+//! conversions: no I/O. They live here, not in the evidence crate, so that crate and the decision
+//! depend on no reader.
 
-use xfrmdiag_inventory as inv;
-
-use crate::evidence::{
-    Algorithm, Encap, Mark, Policy, RouteInfo, Sa, Selector, Template, TraceDrop, TraceSummary,
-    XfrmEvent, XfrmInfo,
+use xfrmdiag_evidence::{
+    Algorithm, CounterChange, Encap, ExecResult, ListenResult, Mark, ObserveResult, Policy,
+    RouteInfo, Sa, Selector, SendError, SendResult, Template, TraceDrop, TraceSummary, XfrmEvent,
+    XfrmInfo,
 };
+use xfrmdiag_inventory as inv;
 
 fn mark(m: &inv::Mark) -> Mark {
     Mark {
@@ -33,8 +34,9 @@ fn proto_name(n: u8) -> Option<String> {
     }
 }
 
-impl From<&inv::Selector> for Selector {
-    fn from(s: &inv::Selector) -> Self {
+/// A traffic selector, ports only where the mask selects them.
+pub fn selector(s: &inv::Selector) -> Selector {
+    {
         Selector {
             src: s.src.to_string(),
             dst: s.dst.to_string(),
@@ -54,8 +56,9 @@ fn algorithm(role: &str, a: &Option<inv::Algorithm>) -> Option<Algorithm> {
     })
 }
 
-impl From<&inv::Sa> for Sa {
-    fn from(sa: &inv::Sa) -> Self {
+/// An SA, keys as fingerprints only.
+pub fn sa(sa: &inv::Sa) -> Sa {
+    {
         let algs = &sa.algorithms;
         Sa {
             src: sa.src.to_string(),
@@ -72,7 +75,7 @@ impl From<&inv::Sa> for Sa {
             mark: sa.mark.as_ref().map(mark),
             if_id: sa.if_id,
             direction: sa.direction.map(|d| d.to_string()),
-            selector: Some(Selector::from(&sa.selector)),
+            selector: Some(selector(&sa.selector)),
             algorithms: [
                 algorithm("aead", &algs.aead),
                 algorithm("auth", &algs.auth),
@@ -88,13 +91,13 @@ impl From<&inv::Sa> for Sa {
     }
 }
 
-impl From<&inv::Policy> for Policy {
-    fn from(p: &inv::Policy) -> Self {
+pub fn policy(p: &inv::Policy) -> Policy {
+    {
         Policy {
             dir: p.dir.to_string(),
             action: p.action.to_string(),
             priority: p.priority,
-            selector: Selector::from(&p.selector),
+            selector: selector(&p.selector),
             templates: p
                 .templates
                 .iter()
@@ -114,8 +117,9 @@ impl From<&inv::Policy> for Policy {
     }
 }
 
-impl From<&inv::XfrmInfo> for XfrmInfo {
-    fn from(i: &inv::XfrmInfo) -> Self {
+/// The default policies per direction.
+pub fn xfrm_info(i: &inv::XfrmInfo) -> XfrmInfo {
+    {
         let d = &i.default_policy;
         XfrmInfo {
             default_in: Some(d.input.to_string()),
@@ -125,8 +129,8 @@ impl From<&inv::XfrmInfo> for XfrmInfo {
     }
 }
 
-impl From<&inv::RouteInfo> for RouteInfo {
-    fn from(r: &inv::RouteInfo) -> Self {
+pub fn route(r: &inv::RouteInfo) -> RouteInfo {
+    {
         RouteInfo {
             dst: r.dst.to_string(),
             kind: r.kind.clone(),
@@ -138,8 +142,9 @@ impl From<&inv::RouteInfo> for RouteInfo {
     }
 }
 
-impl From<&inv::XfrmEvent> for XfrmEvent {
-    fn from(e: &inv::XfrmEvent) -> Self {
+/// One XFRM event, as `ip xfrm monitor` would say it.
+pub fn event(e: &inv::XfrmEvent) -> XfrmEvent {
+    {
         use inv::EventKind as K;
         let sa_line = |sa: &inv::Sa| {
             format!(
@@ -207,9 +212,9 @@ impl From<&inv::XfrmEvent> for XfrmEvent {
     }
 }
 
-impl TraceSummary {
-    /// The parts of a capture the decision uses.
-    pub fn from_capture(r: &xfrmdiag_trace::TraceResult) -> Self {
+/// The parts of a capture the decision uses.
+pub fn trace_summary(r: &xfrmdiag_trace::TraceResult) -> TraceSummary {
+    {
         use xfrmdiag_trace::FunctionTracer as F;
         TraceSummary {
             drops: r
@@ -237,29 +242,83 @@ impl TraceSummary {
     }
 }
 
+/// What `sendto` did, in the evidence's words.
+pub fn send(r: xfrmdiag_traffic::SendResult) -> SendResult {
+    SendResult {
+        dst: r.dst,
+        attempted: r.attempted,
+        sent: r.sent,
+        size: r.size,
+        errors: r
+            .errors
+            .into_iter()
+            .map(|e| SendError {
+                errno: e.errno,
+                code: e.code,
+                message: e.message,
+                count: e.count,
+                first: e.first,
+            })
+            .collect(),
+    }
+}
+
+pub fn listen(r: xfrmdiag_traffic::ListenResult) -> ListenResult {
+    ListenResult {
+        port: r.port,
+        received: r.received,
+        bytes: r.bytes,
+        expected: r.expected,
+        window_ms: r.window_ms,
+    }
+}
+
+pub fn observe(r: xfrmdiag_traffic::ObserveResult) -> ObserveResult {
+    ObserveResult {
+        port: r.port,
+        socket_found: r.socket_found,
+        socket_drops: r.socket_drops,
+        window_ms: r.window_ms,
+    }
+}
+
+pub fn exec(r: xfrmdiag_traffic::ExecResult) -> ExecResult {
+    ExecResult {
+        command: r.command,
+        exit_code: r.exit_code,
+        stderr_tail: r.stderr_tail,
+    }
+}
+
+pub fn counter_change(c: xfrmdiag_counters::Change) -> CounterChange {
+    use xfrmdiag_counters::Change as C;
+    match c {
+        C::Unchanged => CounterChange::Unchanged,
+        C::Increased(n) => CounterChange::Increased(n),
+        C::Decreased(n) => CounterChange::Decreased(n),
+        C::Reset { before, after } => CounterChange::Reset { before, after },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Emitted by the kernel for SAs with real keys (tests/fixtures/emitted-netlink-sa-keys).
+    const KEYED_DUMP: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/emitted-netlink-sa-keys/getsa-dump.bin"
+    );
+
     #[test]
     fn sas_from_a_real_netlink_dump_keep_fingerprints_only() {
-        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
-        let Some(bin) = std::fs::read_dir(fixtures)
-            .ok()
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|d| d.path().join("getsa-dump.bin"))
-            .find(|p| p.exists())
-        else {
-            eprintln!(
-                "SKIP sas_from_a_real_netlink_dump_keep_fingerprints_only: no SA dump fixture"
-            );
-            return;
-        };
-        let sas = inv::sas_from_netlink_bytes(&std::fs::read(&bin).unwrap()).unwrap();
+        let bytes = std::fs::read(KEYED_DUMP)
+            .unwrap_or_else(|e| panic!("the keyed SA dump fixture {KEYED_DUMP}: {e}"));
+        let sas = inv::sas_from_netlink_bytes(&bytes).unwrap();
+        assert!(!sas.is_empty(), "the keyed fixture holds no SA");
+        let mut keys = 0;
         for sa in &sas {
-            let view = Sa::from(sa);
+            let view = super::sa(sa);
             assert!(
                 view.spi.starts_with("0x") && view.spi.len() == 10,
                 "{}",
@@ -267,7 +326,19 @@ mod tests {
             );
             for a in &view.algorithms {
                 assert_eq!(a.key_fingerprint.as_ref().map(String::len), Some(12));
+                keys += 1;
             }
+        }
+        assert!(keys > 0, "no SA in the keyed fixture carries a key");
+        // The evidence as saved holds fingerprints, never the key bytes (README of the fixture).
+        let json = serde_json::to_string(&sas.iter().map(super::sa).collect::<Vec<_>>()).unwrap();
+        for key in [
+            "authkey-0123456789abcdef",
+            "enckey-012345678",
+            "aeadkey-0123456789ab",
+        ] {
+            let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+            assert!(!json.contains(key) && !json.contains(&hex), "{key} leaked");
         }
     }
 }

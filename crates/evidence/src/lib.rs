@@ -1,12 +1,18 @@
 //! What was collected on one side of a flow: plain data, saved and re-read as JSON.
 //!
+//! This crate is the saved-evidence format (`diagnose --save-evidence`, read by `analyze`): plain
+//! serde types, no I/O and no reader's types. The readers' types are converted into these in
+//! `xfrmdiag-collect`, so a change in a reader cannot silently change the format; the decision
+//! (`xfrmdiag-diagnose`) only reads these types.
+//!
 //! Every source is an `Option`: a reader that could not run leaves a hole (and says why in
-//! `holes`), never an abort and never a guess. The decision in [`crate::diagnose`] only reads
-//! these types.
+//! `holes`), never an abort and never a guess.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+mod traffic;
 
 /// Version of the evidence file format written by `diagnose --save-evidence`.
 pub const EVIDENCE_VERSION: u32 = 1;
@@ -103,11 +109,7 @@ pub enum Traffic {
     Exec(ExecResult),
 }
 
-pub use xfrmdiag_traffic::{ExecResult, ListenResult, ObserveResult, SendError, SendResult};
-
-/// How one counter changed over the window: the counters crate's type (`{"increased": 3}`,
-/// `{"reset": {"before": 10, "after": 1}}`).
-pub use xfrmdiag_counters::Change as CounterChange;
+pub use traffic::{CounterChange, ExecResult, ListenResult, ObserveResult, SendError, SendResult};
 
 /// Counters whose *not* moving the decision uses (a packet never arrived; EPERM that no policy
 /// gave). Collectors list these in [`Counters::read`] when they were read on both ends.
@@ -352,4 +354,43 @@ pub struct FirewallHit {
     pub rule: String,
     pub verdict: String,
     pub packets: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Evidence saved by the release that fixed format 1, before these types had a crate of
+    /// their own (tests/fixtures/6.18-evidence-v1/README).
+    const SAVED_V1: &str =
+        include_str!("../../../tests/fixtures/6.18-evidence-v1/policy-template-mismatch.json");
+
+    #[test]
+    fn evidence_saved_in_format_1_reads_and_writes_back_unchanged() {
+        let file: EvidenceFile = serde_json::from_str(SAVED_V1).expect("format 1 still reads");
+        assert_eq!(file.xfrmdiag_evidence, 1);
+        assert_eq!(file.sides.len(), 2);
+        let written = serde_json::to_value(&file).unwrap();
+        let saved: serde_json::Value = serde_json::from_str(SAVED_V1).unwrap();
+        assert_eq!(written, saved, "the saved format changed");
+    }
+
+    #[test]
+    fn counter_changes_keep_their_json_shape() {
+        for (change, json) in [
+            (CounterChange::Unchanged, r#""unchanged""#),
+            (CounterChange::Increased(3), r#"{"increased":3}"#),
+            (CounterChange::Decreased(2), r#"{"decreased":2}"#),
+            (
+                CounterChange::Reset {
+                    before: 10,
+                    after: 1,
+                },
+                r#"{"reset":{"before":10,"after":1}}"#,
+            ),
+        ] {
+            assert_eq!(serde_json::to_string(&change).unwrap(), json);
+            assert_eq!(serde_json::from_str::<CounterChange>(json).unwrap(), change);
+        }
+    }
 }

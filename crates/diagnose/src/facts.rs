@@ -1,0 +1,357 @@
+//! The facts every rule reads, computed once per diagnosis: what the traffic did (the tally),
+//! the trace drops and audit functions pooled over every side (`kfree_skb` is system wide), and
+//! helpers that read one side's configuration (policies, defaults, SAs, sysctls, route).
+
+use std::net::IpAddr;
+
+use crate::evidence::{Counters, Policy, Role, SendResult, SideEvidence, TraceDrop, Traffic};
+use crate::finding::EvidenceItem;
+
+/// Everything the rules share.
+pub struct Facts<'a> {
+    pub sides: &'a [SideEvidence],
+    pub tally: Tally,
+    /// Every trace drop of every side, with the side whose capture saw it.
+    pub drops: Vec<(&'a SideEvidence, &'a TraceDrop)>,
+    /// Every `xfrm_audit_*` function hit, with the side whose capture saw it.
+    pub audits: Vec<(&'a SideEvidence, &'a str, u64)>,
+}
+
+impl<'a> Facts<'a> {
+    pub fn of(sides: &'a [SideEvidence]) -> Facts<'a> {
+        let traces = || {
+            sides
+                .iter()
+                .flat_map(|s| s.trace.iter().map(move |t| (s, t)))
+        };
+        Facts {
+            sides,
+            tally: Tally::of(sides),
+            drops: traces()
+                .flat_map(|(s, t)| t.drops.iter().map(move |d| (s, d)))
+                .collect(),
+            audits: traces()
+                .flat_map(|(s, t)| {
+                    t.audit_markers
+                        .iter()
+                        .map(move |(m, n)| (s, m.as_str(), *n))
+                })
+                .collect(),
+        }
+    }
+
+    /// The side named `name`.
+    pub fn side(&self, name: &str) -> Option<&'a SideEvidence> {
+        self.sides.iter().find(|s| s.namespace == name)
+    }
+
+    /// Some side's counters show `name` moved.
+    pub fn moved_anywhere(&self, name: &str) -> bool {
+        self.sides.iter().any(|s| moved(s, name).is_some())
+    }
+
+    /// A trace drop in `symbol` (any reason) was seen anywhere.
+    pub fn dropped_in(&self, symbols: &[&str]) -> bool {
+        self.drops
+            .iter()
+            .any(|(_, d)| symbols.contains(&d.symbol()))
+    }
+
+    /// A drop at ip_forward/ip6_forward that can be `side`'s. The trace is system wide (a gateway
+    /// test elsewhere on the machine drops there too); with net.ipv4.ip_forward = 0 this namespace
+    /// never calls ip_forward, so an IPv4 forward drop is someone else's. Unknown sysctl: it may
+    /// be ours.
+    pub fn forward_drop_could_be_here(&self, side: &SideEvidence) -> bool {
+        let forwards_ipv4 = side.sysctls.as_ref().and_then(|s| s.ip_forward) != Some(0);
+        self.drops.iter().any(|(_, d)| match d.symbol() {
+            "ip_forward" => forwards_ipv4,
+            "ip6_forward" => true,
+            _ => false,
+        })
+    }
+
+    /// Datagrams the sender handed to the kernel that no listener received (all of them when
+    /// nobody listened).
+    pub fn lost_from(&self, send: &SendResult) -> u32 {
+        match self.tally.received {
+            Some(r) => send.sent.saturating_sub(r),
+            None => send.sent,
+        }
+    }
+}
+
+/// What the traffic itself says: how many were sent, failed, received.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub sent: Option<u32>,
+    pub attempted: Option<u32>,
+    pub send_failures: u32,
+    pub received: Option<u32>,
+    /// `--count` given to a listener without a sender side.
+    pub listen_expected: Option<u32>,
+    pub exec_failed: bool,
+}
+
+impl Tally {
+    fn of(sides: &[SideEvidence]) -> Tally {
+        let mut t = Tally::default();
+        for side in sides {
+            match &side.traffic {
+                Some(Traffic::Send(s)) => {
+                    *t.sent.get_or_insert(0) += s.sent;
+                    *t.attempted.get_or_insert(0) += s.attempted;
+                    t.send_failures += s.errors.iter().map(|e| e.count).sum::<u32>();
+                }
+                Some(Traffic::Listen(l)) => {
+                    *t.received.get_or_insert(0) += l.received;
+                    if let Some(e) = l.expected {
+                        *t.listen_expected.get_or_insert(0) += e;
+                    }
+                }
+                Some(Traffic::Exec(e)) => t.exec_failed |= e.exit_code != Some(0),
+                Some(Traffic::Observe(_)) | None => {}
+            }
+        }
+        t
+    }
+
+    /// How many should have arrived: what was sent, or what the listener was told to expect.
+    pub fn expected(&self) -> Option<u32> {
+        self.attempted.or(self.listen_expected)
+    }
+
+    pub fn delivered(&self) -> bool {
+        let Some(received) = self.received else {
+            return false;
+        };
+        if self.send_failures > 0 || self.exec_failed {
+            return false;
+        }
+        match self.expected() {
+            Some(expected) => expected > 0 && received >= expected,
+            // A listener with no count and no sender: anything arriving proves the path.
+            None => received > 0,
+        }
+    }
+
+    pub fn loss_known(&self) -> bool {
+        self.send_failures > 0
+            || match (self.expected(), self.received) {
+                (Some(e), Some(r)) => r < e,
+                (None, Some(r)) => r == 0,
+                _ => false,
+            }
+    }
+}
+
+pub fn item(kind: &str, side: &SideEvidence, text: String) -> EvidenceItem {
+    EvidenceItem {
+        kind: kind.into(),
+        side: side.namespace.clone(),
+        text,
+    }
+}
+
+pub fn counter_item(side: &SideEvidence, name: &str, n: u64) -> EvidenceItem {
+    item("counter", side, format!("{name} +{n}"))
+}
+
+pub fn trace_item(side: &SideEvidence, d: &TraceDrop) -> EvidenceItem {
+    item(
+        "trace",
+        side,
+        format!(
+            "kfree_skb reason {} at {} x{}",
+            d.reason, d.location, d.count
+        ),
+    )
+}
+
+/// How much counter `name` grew on `side`.
+pub fn moved(side: &SideEvidence, name: &str) -> Option<u64> {
+    side.counters.as_ref().and_then(|c| c.increase(name))
+}
+
+pub fn counters(side: &SideEvidence) -> Option<&Counters> {
+    side.counters.as_ref()
+}
+
+pub fn send_result(side: &SideEvidence) -> Option<&SendResult> {
+    match &side.traffic {
+        Some(Traffic::Send(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// The default policy of `dir` (`in`, `out`, `fwd`) on `side`, when it was read.
+pub fn default_policy<'a>(side: &'a SideEvidence, dir: &str) -> Option<&'a str> {
+    let info = side.inventory.as_ref()?.info.as_ref()?;
+    match dir {
+        "in" => info.default_in.as_deref(),
+        "out" => info.default_out.as_deref(),
+        _ => info.default_fwd.as_deref(),
+    }
+}
+
+/// True when `dir`'s default policy on `side` is known to block.
+pub fn default_blocks(side: &SideEvidence, dir: &str) -> bool {
+    default_policy(side, dir).is_some_and(|d| d == "block")
+}
+
+/// The side's policies that match by selector (per-socket policies apply to their socket only).
+pub fn policies(side: &SideEvidence) -> impl Iterator<Item = &Policy> {
+    side.inventory
+        .as_ref()
+        .and_then(|i| i.policies.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|p| !p.socket)
+}
+
+/// True when the side's policies were read.
+pub fn policies_known(side: &SideEvidence) -> bool {
+    side.inventory
+        .as_ref()
+        .and_then(|i| i.policies.as_ref())
+        .is_some()
+}
+
+/// Policies of `dir` on this side whose selector covers the flow.
+pub fn covering_policies<'a>(side: &'a SideEvidence, dir: &'a str) -> Vec<&'a Policy> {
+    let dst = flow_dst(side);
+    let port = side.flow.as_ref().map(|f| f.port);
+    policies(side)
+        .filter(|p| p.dir == dir && selector_covers(p, dir, dst, port))
+        .collect()
+}
+
+/// Policies of `dir` on this side whose selector covers the flow, as evidence.
+pub fn matching_policies(side: &SideEvidence, dir: &str) -> Vec<EvidenceItem> {
+    covering_policies(side, dir)
+        .into_iter()
+        .map(|p| item("config", side, describe_policy(p)))
+        .collect()
+}
+
+pub fn describe_policy(p: &Policy) -> String {
+    let tmpl = if p.templates.is_empty() {
+        String::new()
+    } else {
+        let t: Vec<String> = p
+            .templates
+            .iter()
+            .map(|t| format!("{} {}", t.proto, t.mode))
+            .collect();
+        format!(" tmpl {}", t.join(", "))
+    };
+    let proto = p
+        .selector
+        .proto
+        .as_deref()
+        .map(|p| format!(" proto {p}"))
+        .unwrap_or_default();
+    format!(
+        "policy src {} dst {}{} dir {} {} priority {}{}",
+        p.selector.src, p.selector.dst, proto, p.dir, p.action, p.priority, tmpl
+    )
+}
+
+pub fn flow_dst(side: &SideEvidence) -> Option<IpAddr> {
+    side.flow
+        .as_ref()
+        .and_then(|f| f.dst.as_deref())
+        .and_then(|d| d.parse().ok())
+}
+
+/// Whether a policy's selector covers the flow. Unknown parts (receiver without a destination
+/// address) count as covered: the selector cannot rule them out.
+pub fn selector_covers(p: &Policy, dir: &str, dst: Option<IpAddr>, port: Option<u16>) -> bool {
+    let sel = &p.selector;
+    if let Some(proto) = sel.proto.as_deref() {
+        if !matches!(proto, "udp" | "17" | "any" | "0") {
+            return false;
+        }
+    }
+    if let (Some(sp), Some(port)) = (sel.dport, port) {
+        if sp != 0 && sp != port {
+            return false;
+        }
+    }
+    match (dir, dst) {
+        (_, Some(dst)) => prefix_contains(&sel.dst, dst),
+        _ => true,
+    }
+}
+
+/// `10.0.0.0/24` contains `10.0.0.7`; a bare address is a /32 or /128. Mixed families: no.
+pub fn prefix_contains(prefix: &str, addr: IpAddr) -> bool {
+    let (net, len) = match prefix.split_once('/') {
+        Some((n, l)) => (n, l.parse::<u32>().ok()),
+        None => (prefix, None),
+    };
+    let Ok(net) = net.parse::<IpAddr>() else {
+        return false;
+    };
+    match (net, addr) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => {
+            let len = len.unwrap_or(32).min(32);
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            u32::from(n) & mask == u32::from(a) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) => {
+            let len = len.unwrap_or(128).min(128);
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
+            u128::from(n) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    }
+}
+
+/// SAs on this side that encapsulate ESP in UDP, as evidence.
+pub fn encap_sas(side: &SideEvidence) -> Vec<EvidenceItem> {
+    side.inventory
+        .as_ref()
+        .and_then(|i| i.sas.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|sa| {
+            let e = sa.encap.as_ref()?;
+            Some(item(
+                "config",
+                side,
+                format!(
+                    "SA {} {} -> {} encap {} {} {}",
+                    sa.spi, sa.src, sa.dst, e.kind, e.sport, e.dport
+                ),
+            ))
+        })
+        .collect()
+}
+
+/// True when this side routes the flow onwards (a gateway) rather than receiving it.
+pub fn forwards_the_flow(side: &SideEvidence) -> bool {
+    let forwarding = side.sysctls.as_ref().and_then(|s| s.ip_forward) == Some(1);
+    let not_local = side.route.as_ref().is_some_and(|r| r.kind != "local");
+    forwarding && not_local && side.role == Role::Receiver
+}
+
+/// The forwarding sysctl and the forward policies of a side, as evidence.
+pub fn forward_evidence(side: &SideEvidence) -> Vec<EvidenceItem> {
+    let mut ev = Vec::new();
+    if let Some(f) = side.sysctls.as_ref().and_then(|s| s.ip_forward) {
+        ev.push(item("sysctl", side, format!("net.ipv4.ip_forward = {f}")));
+    }
+    if policies_known(side) {
+        let fwd = policies(side).filter(|p| p.dir == "fwd").count();
+        ev.push(item(
+            "config",
+            side,
+            format!("{fwd} forward policies installed"),
+        ));
+    }
+    ev
+}

@@ -1,0 +1,134 @@
+//! The receiver's IP and UDP layers: reverse path, firewall, sockets, checksums.
+
+use crate::cause::CauseId;
+use crate::evidence::SideEvidence;
+use crate::facts::{self, Facts};
+use crate::rules::{Candidate, Rule, Signal};
+
+pub const RULES: &[Rule] = &[
+    Rule {
+        title: "reverse-path filtering dropped the packet",
+        fault: "`rp_filter=1` with the route back to the source on another device (asymmetric routing).",
+        evidence: "TcpExt.IPReversePathFilter grows, drop reason IP_RPFILTER",
+        summary: "reverse-path filtering dropped the packets (the route back to the source uses another device)",
+        remedy: "set `net.ipv4.conf.{all,DEV}.rp_filter` to 2 (loose) or 0, or fix the route back to the source",
+        names: &[
+            Signal::Counter("TcpExt.IPReversePathFilter"),
+            Signal::Drop("IP_RPFILTER", "*"),
+        ],
+        judge: Some(rp_filter),
+        ..Rule::new(CauseId::RpFilter)
+    },
+    Rule {
+        title: "a firewall rule dropped the packet",
+        fault: "An nftables/iptables rule that drops or rejects the flow (input: drop reason `NETFILTER_DROP`; output: sendto `EPERM`).",
+        evidence: "drop reason NETFILTER_DROP, an nftables drop rule's counter moved, or sendto fails with EPERM without XfrmOutPolBlock",
+        summary: "a netfilter (nftables/iptables) rule dropped the packets",
+        remedy: "find the rule (`nft list ruleset`, `iptables -L -v`) and allow the flow",
+        names: &[Signal::Drop("NETFILTER_DROP", "*"), Signal::FirewallRule],
+        // EPERM with XfrmOutPolBlock read and still: no XFRM policy refused it.
+        refines: &[Signal::Errno("EPERM")],
+        judge: Some(firewall_drop),
+        ..Rule::new(CauseId::FirewallDrop)
+    },
+    Rule {
+        title: "nothing listens on the destination port",
+        fault: "Nothing bound on the destination port (measured: `kfree_skb reason NO_SOCKET`).",
+        evidence: "Udp.NoPorts / Udp6NoPorts grows, drop reason NO_SOCKET",
+        summary: "no socket is bound on the destination port",
+        remedy: "start the application (or bind the port); check the port number",
+        names: &[
+            Signal::Counter("Udp.NoPorts"),
+            Signal::Counter("Udp6NoPorts"),
+            Signal::Drop("NO_SOCKET", "*"),
+        ],
+        supports: &[
+            Signal::SharedCounter("Udp.InErrors"),
+            Signal::SharedCounter("Udp6InErrors"),
+            Signal::SharedCounter("Ip.InDiscards"),
+            Signal::SharedCounter("Ip6InDiscards"),
+            Signal::SharedCounter("Ip.OutDiscards"),
+            Signal::SharedCounter("Ip6OutDiscards"),
+        ],
+        ..Rule::new(CauseId::NoSocket)
+    },
+    Rule {
+        title: "the application's socket receive buffer overflowed",
+        fault: "An application that reads slower than the flow arrives.",
+        evidence: "Udp.RcvbufErrors / Udp6RcvbufErrors grows, drop reason SOCKET_RCVBUFF, or the socket's drops column grows",
+        summary: "the receiving socket's buffer overflowed",
+        remedy: "read faster or raise SO_RCVBUF / net.core.rmem_max",
+        names: &[
+            Signal::Counter("Udp.RcvbufErrors"),
+            Signal::Counter("Udp6RcvbufErrors"),
+            Signal::Drop("SOCKET_RCVBUFF", "*"),
+            Signal::SocketDrops,
+        ],
+        supports: &[
+            Signal::SharedCounter("Udp.InErrors"),
+            Signal::SharedCounter("Udp6InErrors"),
+            Signal::SharedCounter("Ip.InDiscards"),
+            Signal::SharedCounter("Ip6InDiscards"),
+            Signal::SharedCounter("Ip.OutDiscards"),
+            Signal::SharedCounter("Ip6OutDiscards"),
+        ],
+        ..Rule::new(CauseId::SocketBufferFull)
+    },
+    Rule {
+        title: "UDP datagrams arrived with a bad checksum",
+        fault: "A NIC/offload bug or middlebox corrupting datagrams.",
+        evidence: "Udp.InCsumErrors / Udp6InCsumErrors grows, drop reason UDP_CSUM",
+        summary: "datagrams arrived with a bad UDP checksum",
+        remedy: "look for a NIC offload or middlebox corrupting packets (e.g. `ethtool -K DEV tx off` on a veth/tunnel)",
+        names: &[
+            Signal::Counter("Udp.InCsumErrors"),
+            Signal::Counter("Udp6InCsumErrors"),
+            Signal::Drop("UDP_CSUM", "*"),
+        ],
+        supports: &[
+            Signal::SharedCounter("Udp.InErrors"),
+            Signal::SharedCounter("Udp6InErrors"),
+            Signal::SharedCounter("Ip.InDiscards"),
+            Signal::SharedCounter("Ip6InDiscards"),
+            Signal::SharedCounter("Ip.OutDiscards"),
+            Signal::SharedCounter("Ip6OutDiscards"),
+        ],
+        ..Rule::new(CauseId::UdpChecksum)
+    },
+];
+
+fn rp_filter(_: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
+    let sysctls = side
+        .sysctls
+        .iter()
+        .flat_map(|s| s.rp_filter.iter())
+        .filter(|(_, v)| **v != 0)
+        .map(|(dev, v)| {
+            facts::item(
+                "sysctl",
+                side,
+                format!("net.ipv4.conf.{dev}.rp_filter = {v}"),
+            )
+        });
+    c.context(sysctls.collect::<Vec<_>>());
+    true
+}
+
+fn firewall_drop(_: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
+    if c.has(Signal::Errno("EPERM")) {
+        let still = facts::counters(side).is_some_and(|k| k.known_unchanged("XfrmOutPolBlock"));
+        if !still {
+            // Unknown whether a policy refused it: policy-block-out's (plausible) reading.
+            c.hits.retain(|(s, _)| *s != Signal::Errno("EPERM"));
+            return !c.hits.is_empty();
+        }
+        if c.hits.len() == 1 {
+            c.summary =
+                "sendto got EPERM but no XFRM policy blocked it: an output firewall rule did"
+                    .into();
+        }
+    } else if c.has(Signal::FirewallRule) && !c.has(Signal::Drop("NETFILTER_DROP", "*")) {
+        c.summary = "an nftables rule that drops matched packets during the window".into();
+    }
+    true
+}
