@@ -291,3 +291,55 @@ fn root_route_lookup_follows_the_flows_mark_and_no_tunnel_links_on_plain_veth() 
     assert_eq!(marked.dev.as_deref(), Some("veth-a"));
     assert!(tunnel_links(&p.a.netns()).unwrap().is_empty());
 }
+
+#[test]
+fn root_diagnose_tcp_and_icmp_flows_end_to_end() {
+    let Some(p) = pair("root_diagnose_tcp_and_icmp_flows_end_to_end") else {
+        return;
+    };
+    let (code, v) = diagnose(&p, &format!("tcp:{}:5001", p.b_v4), &[]);
+    assert_eq!(
+        (code, v["verdict"].as_str()),
+        (0, Some("delivered")),
+        "{v:#}"
+    );
+    let text = v.to_string();
+    assert!(text.contains("65536 of 65536 bytes acknowledged"), "{v:#}");
+    let (code, v) = diagnose(&p, &format!("icmp:{}", p.b_v6), &[]);
+    assert_eq!(
+        (code, v["verdict"].as_str()),
+        (0, Some("delivered")),
+        "{v:#}"
+    );
+    // A closed port: the peer only watches; the handshake is reset.
+    let (code, v) = diagnose(&p, &format!("tcp:{}:5002", p.b_v4), &["--peer-observe"]);
+    assert_eq!(
+        (code, v["verdict"].as_str()),
+        (1, Some("no-socket")),
+        "{v:#}"
+    );
+    assert!(v.to_string().contains("ECONNREFUSED"), "{v:#}");
+    // ICMP into a require-ESP inbound policy.
+    p.b.ip(&[
+        "xfrm",
+        "policy",
+        "add",
+        "dir",
+        "in",
+        "src",
+        &p.a_v4,
+        "dst",
+        &p.b_v4,
+        "proto",
+        "icmp",
+        "tmpl",
+        "proto",
+        "esp",
+        "mode",
+        "transport",
+    ])
+    .expect("inbound require-ESP policy");
+    let (code, v) = diagnose(&p, &format!("icmp:{}", p.b_v4), &[]);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["verdict"], "policy-template-mismatch", "{v:#}");
+}

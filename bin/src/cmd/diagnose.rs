@@ -10,7 +10,7 @@ use xfrmdiag_collect::{run_test, Action, Progress, SidePlan, TestPlan};
 use xfrmdiag_diagnose::evidence::{EvidenceFile, Flow, Role, EVIDENCE_VERSION};
 use xfrmdiag_diagnose::{diagnose, Report, SideEvidence};
 use xfrmdiag_netns::Netns;
-use xfrmdiag_traffic::{SendOptions, UdpPort, UdpTarget};
+use xfrmdiag_traffic::{IcmpOptions, ListenTarget, SendOptions, SendTarget, TcpOptions, UdpPort};
 
 use crate::cli::{Global, Status};
 use crate::output;
@@ -26,12 +26,18 @@ mod peer_ssh;
 
 Exit status: 0 delivered (or no drop seen), 1 a cause was found, 2 usage or environment error.")]
 pub struct Args {
-    /// Send test datagrams to DST:PORT from this side.
-    #[arg(long, value_name = "udp:DST:PORT", help_heading = "Test traffic")]
-    pub send: Option<UdpTarget>,
-    /// Bind PORT and count what reaches it until --count arrive or the window ends.
-    #[arg(long, value_name = "udp:PORT", help_heading = "Test traffic")]
-    pub listen: Option<UdpPort>,
+    /// Send the test flow from this side: UDP datagrams, a TCP connection (handshake, --bytes,
+    /// acknowledgements and TCP_INFO) or ICMP echo requests.
+    #[arg(
+        long,
+        value_name = "udp:DST:PORT|tcp:DST:PORT|icmp:DST",
+        help_heading = "Test traffic"
+    )]
+    pub send: Option<SendTarget>,
+    /// Bind PORT and count what reaches it until --count datagrams (udp) or --bytes (tcp) arrive
+    /// or the window ends.
+    #[arg(long, value_name = "udp:PORT|tcp:PORT", help_heading = "Test traffic")]
+    pub listen: Option<ListenTarget>,
     /// Watch PORT held by the real application, without binding it.
     #[arg(long, value_name = "udp:PORT", help_heading = "Test traffic")]
     pub observe: Option<UdpPort>,
@@ -41,7 +47,15 @@ pub struct Args {
     /// Datagrams to send (or to expect with --listen).
     #[arg(long, value_name = "N", help_heading = "Test traffic")]
     pub count: Option<u32>,
-    /// UDP payload size in bytes.
+    /// Bytes a TCP test connection sends (and a TCP listener expects).
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 65536,
+        help_heading = "Test traffic"
+    )]
+    pub bytes: usize,
+    /// UDP payload size in bytes (ICMP echo payload).
     #[arg(
         long,
         value_name = "BYTES",
@@ -146,7 +160,9 @@ fn run_with_ssh_peer(
     show_status: bool,
 ) -> anyhow::Result<Vec<SideEvidence>> {
     let Some(Action::Send(send)) = plan.sides.first().map(|s| &s.action) else {
-        anyhow::bail!("--peer needs --send: the peer listens for what this side sends");
+        anyhow::bail!(
+            "--peer needs --send udp:DST:PORT: the peer listens for what this side sends (tcp and icmp flows work with --peer-netns, not yet with --peer)"
+        );
     };
     let sending = Duration::from_millis(args.interval) * send.count;
     let req = peer_ssh::PeerRequest {
@@ -254,9 +270,40 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
         }
     }
     let count = args.count.unwrap_or(5);
-    if let Some(target) = args.send {
+    match args.send {
+        Some(SendTarget::Tcp(dst)) => {
+            let mut send = TcpOptions::test_flow(dst, args.bytes, args.window);
+            send.sport = args.sport;
+            return Ok(TestPlan::tcp_flow(
+                here,
+                send,
+                peer,
+                args.peer_observe,
+                args.window,
+                !args.no_trace,
+            ));
+        }
+        Some(SendTarget::Icmp(dst)) => {
+            let send = IcmpOptions {
+                dst,
+                count,
+                size: args.size,
+                interval: Duration::from_millis(args.interval),
+                wait: args.window,
+            };
+            return Ok(TestPlan::icmp_flow(
+                here,
+                send,
+                peer,
+                args.window,
+                !args.no_trace,
+            ));
+        }
+        Some(SendTarget::Udp(_)) | None => {}
+    }
+    if let Some(SendTarget::Udp(dst)) = args.send {
         let send = SendOptions {
-            dst: target.0,
+            dst,
             count,
             size: args.size,
             sport: args.sport,
@@ -272,14 +319,24 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
             !args.no_trace,
         ));
     }
-    let (role, action, port) = if let Some(p) = args.listen {
+    let (role, action, port) = if let Some(ListenTarget::Tcp(port)) = args.listen {
+        (
+            Role::Receiver,
+            Action::ListenTcp {
+                port,
+                // An application's connections send what they send: any bytes prove the path.
+                expected_bytes: None,
+            },
+            Some(port),
+        )
+    } else if let Some(ListenTarget::Udp(port)) = args.listen {
         (
             Role::Receiver,
             Action::Listen {
-                port: p.0,
+                port,
                 expected: args.count,
             },
-            Some(p.0),
+            Some(port),
         )
     } else if let Some(p) = args.observe {
         (Role::Receiver, Action::Observe(p.0), Some(p.0))
@@ -287,8 +344,9 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
         let cmd = args.exec.clone().unwrap_or_default();
         (Role::Sender, Action::Exec(cmd), None)
     };
+    let proto = args.listen.map_or("udp", |l| l.proto());
     let flow = port.map(|port| Flow {
-        proto: "udp".into(),
+        proto: proto.into(),
         dst: None,
         port,
         sport: None,

@@ -12,6 +12,7 @@ use xfrmdiag_netns::Netns;
 use xfrmdiag_traffic::{Listener, Observer, SendOptions};
 
 pub mod convert;
+pub mod flows;
 pub mod readers;
 
 /// Why a test run could not go on. Readers that fail do not end the run: they leave a hole in
@@ -53,6 +54,15 @@ pub enum Action {
     Exec(String),
     /// Only collect evidence (the peer of a listener or of --exec).
     Watch,
+    /// Connect, send bytes, wait for the acknowledgements (see [`flows`]).
+    SendTcp(xfrmdiag_traffic::TcpOptions),
+    /// Accept TCP connections and count their bytes.
+    ListenTcp {
+        port: u16,
+        expected_bytes: Option<u64>,
+    },
+    /// ICMP echo requests; the replies are counted by the sender itself.
+    SendIcmp(xfrmdiag_traffic::IcmpOptions),
 }
 
 /// One side of the test: where it runs, what it is, what it does.
@@ -131,6 +141,7 @@ struct Running {
     /// nftables rules before the window (`None`: no nft here, or it failed: see holes).
     nft_before: Option<Vec<xfrmdiag_netfilter::Rule>>,
     listener: Option<Listener>,
+    tcp_listener: Option<xfrmdiag_traffic::TcpListen>,
     observer: Option<Observer>,
 }
 
@@ -184,6 +195,9 @@ pub fn run_test(
                     port,
                 )?);
             }
+            Action::ListenTcp { port, .. } => {
+                r.tcp_listener = Some(xfrmdiag_traffic::TcpListen::bind(&r.plan.netns, port)?);
+            }
             _ => {}
         }
     }
@@ -200,6 +214,16 @@ pub fn run_test(
             Action::Exec(cmd) => {
                 let result = xfrmdiag_traffic::exec(&r.plan.netns, cmd)?;
                 r.evidence.traffic = Some(Traffic::Exec(convert::exec(result)));
+                sent_by_test = true;
+            }
+            Action::SendTcp(opts) => {
+                let result = xfrmdiag_traffic::send_tcp(&r.plan.netns, opts)?;
+                r.evidence.traffic = Some(Traffic::Tcp(convert::tcp_send(result)));
+                sent_by_test = true;
+            }
+            Action::SendIcmp(opts) => {
+                let result = xfrmdiag_traffic::send_icmp(&r.plan.netns, opts)?;
+                r.evidence.traffic = Some(Traffic::Icmp(convert::icmp(result)));
                 sent_by_test = true;
             }
             _ => {}
@@ -223,6 +247,24 @@ pub fn run_test(
             });
             progress(Progress::Waited);
             r.evidence.traffic = Some(Traffic::Listen(convert::listen(result)));
+            waited = true;
+        }
+        if let Some(listener) = r.tcp_listener.take() {
+            let Action::ListenTcp { expected_bytes, .. } = r.plan.action else {
+                continue;
+            };
+            let port = listener.port();
+            let netns = &r.plan.netns;
+            let result = listener.wait(expected_bytes, plan.window, |bytes, left| {
+                progress(Progress::Listening {
+                    port,
+                    netns,
+                    received: u32::try_from(bytes).unwrap_or(u32::MAX),
+                    left,
+                })
+            });
+            progress(Progress::Waited);
+            r.evidence.traffic = Some(Traffic::TcpListen(convert::tcp_listen(result)));
             waited = true;
         }
     }
@@ -338,6 +380,7 @@ fn start_side(plan: &SidePlan) -> Result<Running, Error> {
         events,
         nft_before,
         listener: None,
+        tcp_listener: None,
         observer: None,
     })
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+mod flows;
 mod traffic;
 
 /// Version of the evidence file format written by `diagnose --save-evidence`.
@@ -107,7 +108,16 @@ pub enum Traffic {
     Listen(ListenResult),
     Observe(ObserveResult),
     Exec(ExecResult),
+    /// A TCP test connection.
+    Tcp(TcpSendResult),
+    /// A TCP listener.
+    #[serde(rename = "tcp-listen")]
+    TcpListen(TcpListenResult),
+    /// ICMP echo requests.
+    Icmp(IcmpResult),
 }
+
+pub use flows::{IcmpError, IcmpResult, TcpInfo, TcpListenResult, TcpSendResult};
 
 pub use traffic::{CounterChange, ExecResult, ListenResult, ObserveResult, SendError, SendResult};
 
