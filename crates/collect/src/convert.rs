@@ -364,6 +364,20 @@ pub fn icmp(r: xfrmdiag_traffic::IcmpResult) -> xfrmdiag_evidence::IcmpResult {
     }
 }
 
+pub fn tunnel_link(l: &inv::TunnelLink) -> xfrmdiag_evidence::TunnelLink {
+    xfrmdiag_evidence::TunnelLink {
+        name: l.name.clone(),
+        kind: l.kind.clone(),
+        if_id: l.if_id,
+        ikey: l.ikey,
+        okey: l.okey,
+        underlay: l.underlay.clone(),
+        admin_up: l.admin_up,
+        oper_state: l.oper_state.clone(),
+        mtu: l.mtu,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

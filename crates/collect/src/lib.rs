@@ -365,6 +365,10 @@ fn start_side(plan: &SidePlan) -> Result<Running, Error> {
             None
         }
     };
+    match xfrmdiag_inventory::tunnel_links(&plan.netns) {
+        Ok(links) => evidence.tunnel_links = Some(links.iter().map(convert::tunnel_link).collect()),
+        Err(e) => evidence.holes.push(format!("tunnel interfaces: {e}")),
+    }
     let nft_before = readers::nft_rules(&plan.netns, &mut evidence.holes);
     let counters_before = match readers::counters(&plan.netns) {
         Ok(c) => Some(c),

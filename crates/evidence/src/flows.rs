@@ -85,3 +85,32 @@ pub struct IcmpError {
     pub code: u8,
     pub count: u32,
 }
+
+/// An xfrm interface (`if_id`) or VTI (`ikey`/`okey`: the marks its SAs and policies carry).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TunnelLink {
+    pub name: String,
+    /// `xfrm`, `vti` or `vti6`.
+    pub kind: String,
+    #[serde(default)]
+    pub if_id: Option<u32>,
+    #[serde(default)]
+    pub ikey: Option<u32>,
+    #[serde(default)]
+    pub okey: Option<u32>,
+    /// The device it is bound to.
+    #[serde(default)]
+    pub underlay: Option<String>,
+    pub admin_up: bool,
+    /// `up`, `down`, `lowerlayerdown`, `unknown`, …
+    pub oper_state: String,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+}
+
+impl TunnelLink {
+    /// Admin up and not reported down by the kernel.
+    pub fn is_up(&self) -> bool {
+        self.admin_up && !matches!(self.oper_state.as_str(), "down" | "lowerlayerdown")
+    }
+}

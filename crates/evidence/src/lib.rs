@@ -57,6 +57,9 @@ pub struct SideEvidence {
     /// nftables rule counters that moved during the window (where nft exists).
     #[serde(default)]
     pub firewall: Option<Vec<FirewallHit>>,
+    /// xfrm and VTI interfaces of this side (route-based VPNs), read before the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel_links: Option<Vec<TunnelLink>>,
     /// UDP ports the SAs' NAT-T encapsulation uses (on either side), and whether a socket is
     /// bound on each here (an IKE daemon keeps its UDP_ENCAP_ESPINUDP socket on 4500).
     #[serde(default)]
@@ -117,7 +120,7 @@ pub enum Traffic {
     Icmp(IcmpResult),
 }
 
-pub use flows::{IcmpError, IcmpResult, TcpInfo, TcpListenResult, TcpSendResult};
+pub use flows::{IcmpError, IcmpResult, TcpInfo, TcpListenResult, TcpSendResult, TunnelLink};
 
 pub use traffic::{CounterChange, ExecResult, ListenResult, ObserveResult, SendError, SendResult};
 
