@@ -897,11 +897,32 @@ fn verdict_table() -> Vec<(&'static str, Vec<SideEvidence>, CauseId)> {
             ..Default::default()
         })
     };
+    let tunnel_down = || {
+        let mut g = gw().e();
+        g.tunnel_links = Some(vec![TunnelLink {
+            name: "ipsec0".into(),
+            kind: "xfrm".into(),
+            if_id: Some(42),
+            admin_up: false,
+            oper_state: "down".into(),
+            ..Default::default()
+        }]);
+        g
+    };
     vec![
         (
             "healthy",
             vec![sender("a").sent(5, 5).e(), receiver("b").listened(5).e()],
             Delivered,
+        ),
+        (
+            "xfrm interface down on the gateway",
+            vec![
+                sender("a").sent(5, 5).e(),
+                tunnel_down(),
+                receiver("b").listened(0).e(),
+            ],
+            TunnelInterfaceDown,
         ),
         ("sender alone", vec![sender("a").sent(5, 5).e()], NoDropSeen),
         (
