@@ -85,6 +85,11 @@ pub struct Args {
     /// --send) are taken in the same run, and the report covers both sides.
     #[arg(long, value_name = "NS")]
     pub peer_netns: Option<String>,
+    /// A gateway (router) on the path runs in namespace NS on this machine: its evidence
+    /// (counters, SAs, policies, tunnel interfaces, nftables rules) is taken in the same run, as
+    /// a side that forwards the flow (repeatable, e.g. both gateways of a site-to-site tunnel).
+    #[arg(long = "forward", value_name = "NS")]
+    pub forward: Vec<String>,
     /// The other end is HOST, reached with the system's OpenSSH client: xfrmdiag runs there,
     /// listens before the send, and the report covers both hosts (needs --send).
     #[arg(
@@ -138,7 +143,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
-    let plan = plan(global, &args)?;
+    let mut plan = plan(global, &args)?;
+    add_forwarders(&mut plan, &args)?;
     let show_status = output::status_line_allowed();
     let sides = match &args.peer {
         Some(target) => run_with_ssh_peer(&plan, &args, target, show_status)?,
@@ -372,6 +378,29 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
         window: args.window,
         trace: !args.no_trace,
     })
+}
+
+/// `--forward NS`: gateways on the path join the run as sides that only collect evidence. The
+/// rules know a forwarding side by its `ip_forward=1`; the role is the receiver's (the flow
+/// arrives there), never the sender's.
+fn add_forwarders(plan: &mut TestPlan, args: &Args) -> anyhow::Result<()> {
+    let flow = plan.sides.first().and_then(|s| s.flow.clone());
+    for name in &args.forward {
+        let netns = Netns::Named(name.clone());
+        netns.check()?;
+        if plan.sides.iter().any(|s| s.netns == netns) {
+            anyhow::bail!(
+                "--forward {name} is already a side of this run: give a gateway's namespace"
+            );
+        }
+        plan.sides.push(SidePlan {
+            netns,
+            role: Role::Receiver,
+            action: Action::Watch,
+            flow: flow.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// A one-line progress display on stderr, redrawn in place and erased when done.
