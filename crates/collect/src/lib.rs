@@ -369,7 +369,7 @@ fn start_side(plan: &SidePlan) -> Result<Running, Error> {
         Ok(links) => evidence.tunnel_links = Some(links.iter().map(convert::tunnel_link).collect()),
         Err(e) => evidence.holes.push(format!("tunnel interfaces: {e}")),
     }
-    let nft_before = readers::nft_rules(&plan.netns, &mut evidence.holes);
+    let nft_before = readers::nft_rules(&plan.netns, false, &mut evidence.holes);
     let counters_before = match readers::counters(&plan.netns) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -397,7 +397,7 @@ fn finish_side(mut r: Running) -> Result<SideEvidence, Error> {
         }
     }
     if let Some(before) = &r.nft_before {
-        if let Some(after) = readers::nft_rules(&r.plan.netns, &mut r.evidence.holes) {
+        if let Some(after) = readers::nft_rules(&r.plan.netns, true, &mut r.evidence.holes) {
             r.evidence.firewall = Some(readers::firewall_hits(before, &after));
         }
     }

@@ -126,8 +126,17 @@ fn read_sysctls(root: &Path) -> Sysctls {
 
 /// The nftables ruleset of `ns`, or `None` when nft is not installed (no hole: there is no
 /// nftables firewall to read) or could not be read (a hole says why).
-pub fn nft_rules(ns: &Netns, holes: &mut Vec<String>) -> Option<Vec<xfrmdiag_netfilter::Rule>> {
-    match xfrmdiag_netfilter::read(ns) {
+pub fn nft_rules(
+    ns: &Netns,
+    with_text: bool,
+    holes: &mut Vec<String>,
+) -> Option<Vec<xfrmdiag_netfilter::Rule>> {
+    let read = if with_text {
+        xfrmdiag_netfilter::read(ns)
+    } else {
+        xfrmdiag_netfilter::read_counters(ns)
+    };
+    match read {
         Ok(rules) => rules,
         Err(e) => {
             holes.push(format!("nftables: {e}"));

@@ -82,16 +82,24 @@ pub struct Hit {
     pub bytes: u64,
 }
 
-/// Reads the ruleset inside `ns`. `Ok(None)` when `nft` is not installed (no nftables here).
+/// Reads the ruleset inside `ns`, each rule with its text. `Ok(None)` when `nft` is not
+/// installed (no nftables here).
 pub fn read(ns: &Netns) -> Result<Option<Vec<Rule>>, Error> {
-    let json = match nft(ns, &["-j", "list", "ruleset"])? {
-        Some(j) => j,
-        None => return Ok(None),
+    let Some(mut rules) = read_counters(ns)? else {
+        return Ok(None);
     };
     let text = nft(ns, &["-a", "list", "ruleset"])?.unwrap_or_default();
-    let mut rules = parse_json(&json)?;
     attach_text(&mut rules, &text);
     Ok(Some(rules))
+}
+
+/// [`read`] without the rules' texts (one `nft` run instead of two): enough for the reading
+/// before a window, since [`hits`] takes each rule from the reading after it.
+pub fn read_counters(ns: &Netns) -> Result<Option<Vec<Rule>>, Error> {
+    match nft(ns, &["-j", "list", "ruleset"])? {
+        Some(json) => parse_json(&json).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Rules whose counters grew from `before` to `after` (a rule added in between counts from 0).
