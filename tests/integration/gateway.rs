@@ -297,7 +297,13 @@ fn root_diagnose_tcp_and_icmp_flows_end_to_end() {
     let Some(p) = pair("root_diagnose_tcp_and_icmp_flows_end_to_end") else {
         return;
     };
-    let (code, v) = diagnose(&p, &format!("tcp:{}:5001", p.b_v4), &[]);
+    let saved = std::env::temp_dir().join(format!("xd-gw-tcp-{}.json", std::process::id()));
+    let saved_arg = saved.to_string_lossy().into_owned();
+    let (code, v) = diagnose(
+        &p,
+        &format!("tcp:{}:5001", p.b_v4),
+        &["--save-evidence", &saved_arg],
+    );
     assert_eq!(
         (code, v["verdict"].as_str()),
         (0, Some("delivered")),
@@ -305,6 +311,10 @@ fn root_diagnose_tcp_and_icmp_flows_end_to_end() {
     );
     let text = v.to_string();
     assert!(text.contains("65536 of 65536 bytes acknowledged"), "{v:#}");
+    // The saved TCP evidence reads back and decides the same.
+    let again = run(&["analyze", &saved_arg, "--json"]);
+    let _ = std::fs::remove_file(&saved);
+    assert_eq!(json(&again)["verdict"], "delivered", "{}", stdout(&again));
     let (code, v) = diagnose(&p, &format!("icmp:{}", p.b_v6), &[]);
     assert_eq!(
         (code, v["verdict"].as_str()),
