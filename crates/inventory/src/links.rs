@@ -197,7 +197,10 @@ fn tunnel_link(msg: &LinkMessage) -> Option<TunnelLink> {
             _ => {}
         }
     }
-    (!link.kind.is_empty()).then_some(link)
+    // ip_vti0 / ip6_vti0: the fallback devices every namespace gets once the VTI modules are
+    // loaded (always down, no endpoints): not anyone's tunnel.
+    let fallback = matches!(link.name.as_str(), "ip_vti0" | "ip6_vti0");
+    (!link.kind.is_empty() && !fallback).then_some(link)
 }
 
 fn state_name(s: State) -> String {

@@ -98,7 +98,8 @@ fn tunnel_interface_down(facts: &Facts, side: &SideEvidence, c: &mut Candidate) 
         .tunnel_links
         .iter()
         .flatten()
-        .filter(|l| !l.is_up())
+        // ip_vti0 / ip6_vti0 are the VTI modules' fallback devices, down in every namespace.
+        .filter(|l| !l.is_up() && !matches!(l.name.as_str(), "ip_vti0" | "ip6_vti0"))
         .collect();
     let Some(first) = down.first() else {
         return false;
