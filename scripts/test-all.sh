@@ -15,7 +15,7 @@ TEST_TOOLS=(
   "pgrep:procps" "sysctl:procps" "kill:procps" "mount:mount"
   "python3:python3"
   "ssh:openssh-client" "ssh-keygen:openssh-client" "/usr/sbin/sshd:openssh-server"
-  "/usr/bin/time:time"
+  "/usr/bin/time:time" "/usr/sbin/nft:nftables"
 )
 
 install_missing_test_tools() {

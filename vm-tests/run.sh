@@ -31,6 +31,7 @@ HOST_NEEDS=(
 	/usr/bin/gcc:gcc
 	/usr/include/stdio.h:libc6-dev
 	/usr/bin/file:file
+	/usr/sbin/nft:nftables
 )
 # One guest runs every scenario of its kernel in turn (about 10 minutes with the IKE and gateway
 # scenarios on an idle 2-core machine): the bound is for a hung guest, not a slow one.
@@ -218,9 +219,23 @@ build_overlay() {
 		expected_fingerprints "$scn" >"${scn%.scn}.fingerprints"
 	done
 	cp "$XFRMDIAG" "$UDPFLOW" "$stage/vmtests/bin/"
+	add_nftables "$stage"
 	chmod +x "$stage/init" "$stage"/vmtests/guest/*.sh
 	(cd "$stage" && find . | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$out"
 	rm -rf "$stage"
+}
+
+# nft with its libraries (~1 MB packed) for the gateway scenarios' firewall and NAT rules, and the
+# protocol/service names it (and selectors like `[udp/6000]`) resolve.
+add_nftables() {
+	local stage=$1 lib
+	mkdir -p "$stage/usr/sbin" "$stage/etc"
+	cp /usr/sbin/nft "$stage/usr/sbin/nft"
+	for lib in $(ldd /usr/sbin/nft | grep -oE '/[^ ]+'); do
+		mkdir -p "$stage$(dirname "$lib")"
+		cp -L "$lib" "$stage$lib"
+	done
+	cp /etc/protocols /etc/services "$stage/etc/" 2>/dev/null || true
 }
 
 # ---------------------------------------------------------------- programs that run in the guest

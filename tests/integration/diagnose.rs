@@ -432,7 +432,7 @@ fn root_missing_namespace_is_a_one_line_error_exit_2() {
 
 #[test]
 fn bad_target_is_a_usage_error() {
-    let out = run(&["diagnose", "--send", "tcp:1.2.3.4:5"]);
+    let out = run(&["diagnose", "--send", "sctp:1.2.3.4:5"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("udp:DST:PORT"), "{}", stderr(&out));
 }

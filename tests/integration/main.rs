@@ -14,6 +14,7 @@ mod counters;
 mod diagnose;
 mod early_verdict;
 mod evidence_format;
+mod gateway;
 mod ike;
 mod inventory;
 mod trace;

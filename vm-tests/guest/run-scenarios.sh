@@ -56,6 +56,7 @@ check() { # check ok|FAIL|pending TEXT
 ns_of() { case $1 in a) echo "$NS_A" ;; b) echo "$NS_B" ;; *) echo "bad-side-$1" ;; esac; }
 
 topology_up() { # three `ip -batch` runs instead of a dozen processes: each costs under TCG
+	[ "$TOPOLOGY" = gateways ] && { gateways_up; return; }
 	ip netns add "$NS_A" && ip netns add "$NS_B" &&
 		ip link add "$DEV_A" address $MAC_A netns "$NS_A" type veth peer name "$DEV_B" address $MAC_B netns "$NS_B" &&
 		ip -n "$NS_A" -batch - <<-EOB &&
@@ -79,7 +80,7 @@ topology_up() { # three `ip -batch` runs instead of a dozen processes: each cost
 topology_down() {
 	ip netns del "$NS_A" 2>/dev/null
 	ip netns del "$NS_B" 2>/dev/null
-	return 0
+	gateways_down
 }
 
 # Runs the scenario's side commands ("a CMD", "b CMD", "both CMD") in the namespaces.
@@ -195,7 +196,7 @@ udpflow_args() { # the scenario's "send" line as udpflow options
 
 # Hex key material written in the scenario's side commands: none of it may appear in any output.
 scenario_keys() {
-	grep -E '^(a|b|both) ' "$FILE" | grep -oE '0x[0-9a-fA-F]{16,}' | sed 's/^0x//' | sort -u
+	grep -E '^(a|b|both|gl|gr|gws) ' "$FILE" | grep -oE '0x[0-9a-fA-F]{16,}' | sed 's/^0x//' | sort -u
 }
 
 assert_no_keys() { # assert_no_keys WHAT FILE
@@ -205,6 +206,9 @@ assert_no_keys() { # assert_no_keys WHAT FILE
 	done
 	if [ -n "$leaked" ]; then check FAIL "no key hex in $1 (found:$leaked)"; else check ok "no key hex in $1"; fi
 }
+
+# More topologies than a/b (site-to-site gateways): topology.sh
+. /vmtests/guest/topology.sh
 
 # ---- one scenario
 run_scenario() {
@@ -218,6 +222,7 @@ run_scenario() {
 		return
 	fi
 	family=$(sed -n 's/^family //p' "$FILE")
+	topology_vars
 	if [ "$family" = 6 ]; then export A=$A6 B=$B6; else export A=$A4 B=$B4; fi
 	echo "@@VMT BEGIN $SCN"
 	T0=$(uptime_s)
@@ -233,25 +238,22 @@ run_scenario() {
 	fi
 	want_ftrace=$(sed -n 's/^expect ftrace //p' "$FILE")
 	phase "set up; sending"
-	snapshot a /tmp/before.a
-	snapshot b /tmp/before.b
+	for s in $(topology_sides); do snapshot $s /tmp/before.$s; done
 	if [ "$HAVE_COUNTERS" = yes ]; then
-		"$XD" -n "$NS_A" counters --save /tmp/xd.a >/dev/null 2>&1
-		"$XD" -n "$NS_B" counters --save /tmp/xd.b >/dev/null 2>&1
+		for s in $(topology_sides); do "$XD" -n "$(ns_of $s)" counters --save /tmp/xd.$s >/dev/null 2>&1; done
 	fi
 	traced=no
 	ftrace_start && traced=yes
 	# shellcheck disable=SC2046
 	$UDPFLOW $(udpflow_args) >/tmp/flow.out 2>&1
 	if [ $traced = yes ]; then ftrace_stop; fi
-	snapshot a /tmp/after.a
-	snapshot b /tmp/after.b
-	delta /tmp/before.a /tmp/after.a >/tmp/delta.a
-	delta /tmp/before.b /tmp/after.b >/tmp/delta.b
+	for s in $(topology_sides); do
+		snapshot $s /tmp/after.$s
+		delta /tmp/before.$s /tmp/after.$s >/tmp/delta.$s
+	done
 	sed 's/^/  flow: /' /tmp/flow.out
 	[ $traced = yes ] && sed 's/^/  dropped: /' /tmp/drops.out && sed 's/^/  audit: /' /tmp/ftrace.out
-	echo "  moved in a: $(tr '\n' ' ' </tmp/delta.a)"
-	echo "  moved in b: $(tr '\n' ' ' </tmp/delta.b)"
+	for s in $(topology_sides); do echo "  moved in $s: $(tr '\n' ' ' </tmp/delta.$s)"; done
 	summary=$(grep '^udpflow:' /tmp/flow.out)
 	field() { echo "$summary" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
@@ -347,6 +349,7 @@ run_scenario() {
 	else
 		check pending "no key hex in xfrmdiag sa/policy/counters output"
 	fi
+	gateway_checks
 	topology_down
 
 	# Phase 2: xfrmdiag's diagnosis of the same fault on a fresh setup.

@@ -10,7 +10,7 @@ use xfrmdiag_collect::{run_test, Action, Progress, SidePlan, TestPlan};
 use xfrmdiag_diagnose::evidence::{EvidenceFile, Flow, Role, EVIDENCE_VERSION};
 use xfrmdiag_diagnose::{diagnose, Report, SideEvidence};
 use xfrmdiag_netns::Netns;
-use xfrmdiag_traffic::{SendOptions, UdpPort, UdpTarget};
+use xfrmdiag_traffic::{IcmpOptions, ListenTarget, SendOptions, SendTarget, TcpOptions, UdpPort};
 
 use crate::cli::{Global, Status};
 use crate::output;
@@ -26,12 +26,18 @@ mod peer_ssh;
 
 Exit status: 0 delivered (or no drop seen), 1 a cause was found, 2 usage or environment error.")]
 pub struct Args {
-    /// Send test datagrams to DST:PORT from this side.
-    #[arg(long, value_name = "udp:DST:PORT", help_heading = "Test traffic")]
-    pub send: Option<UdpTarget>,
-    /// Bind PORT and count what reaches it until --count arrive or the window ends.
-    #[arg(long, value_name = "udp:PORT", help_heading = "Test traffic")]
-    pub listen: Option<UdpPort>,
+    /// Send the test flow from this side: UDP datagrams, a TCP connection (handshake, --bytes,
+    /// acknowledgements and TCP_INFO) or ICMP echo requests.
+    #[arg(
+        long,
+        value_name = "udp:DST:PORT|tcp:DST:PORT|icmp:DST",
+        help_heading = "Test traffic"
+    )]
+    pub send: Option<SendTarget>,
+    /// Bind PORT and count what reaches it until --count datagrams (udp) or --bytes (tcp) arrive
+    /// or the window ends.
+    #[arg(long, value_name = "udp:PORT|tcp:PORT", help_heading = "Test traffic")]
+    pub listen: Option<ListenTarget>,
     /// Watch PORT held by the real application, without binding it.
     #[arg(long, value_name = "udp:PORT", help_heading = "Test traffic")]
     pub observe: Option<UdpPort>,
@@ -41,7 +47,15 @@ pub struct Args {
     /// Datagrams to send (or to expect with --listen).
     #[arg(long, value_name = "N", help_heading = "Test traffic")]
     pub count: Option<u32>,
-    /// UDP payload size in bytes.
+    /// Bytes a TCP test connection sends (and a TCP listener expects).
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 65536,
+        help_heading = "Test traffic"
+    )]
+    pub bytes: usize,
+    /// UDP payload size in bytes (ICMP echo payload).
     #[arg(
         long,
         value_name = "BYTES",
@@ -75,6 +89,11 @@ pub struct Args {
     /// --send) are taken in the same run, and the report covers both sides.
     #[arg(long, value_name = "NS")]
     pub peer_netns: Option<String>,
+    /// A gateway (router) on the path runs in namespace NS on this machine: its evidence
+    /// (counters, SAs, policies, tunnel interfaces, nftables rules) is taken in the same run, as
+    /// a side that forwards the flow (repeatable, e.g. both gateways of a site-to-site tunnel).
+    #[arg(long = "forward", value_name = "NS")]
+    pub forward: Vec<String>,
     /// The other end is HOST, reached with the system's OpenSSH client: xfrmdiag runs there,
     /// listens before the send, and the report covers both hosts (needs --send).
     #[arg(
@@ -111,7 +130,8 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
-    let plan = plan(global, &args)?;
+    let mut plan = plan(global, &args)?;
+    add_forwarders(&mut plan, &args)?;
     let show_status = output::status_line_allowed();
     let sides = match &args.peer {
         Some(target) => run_with_ssh_peer(&plan, &args, target, show_status)?,
@@ -133,7 +153,9 @@ fn run_with_ssh_peer(
     show_status: bool,
 ) -> anyhow::Result<Vec<SideEvidence>> {
     let Some(Action::Send(send)) = plan.sides.first().map(|s| &s.action) else {
-        anyhow::bail!("--peer needs --send: the peer listens for what this side sends");
+        anyhow::bail!(
+            "--peer needs --send udp:DST:PORT: the peer listens for what this side sends (tcp and icmp flows work with --peer-netns, not yet with --peer)"
+        );
     };
     let sending = Duration::from_millis(args.interval) * send.count;
     let req = peer_ssh::PeerRequest {
@@ -249,9 +271,40 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
         }
     }
     let count = args.count.unwrap_or(5);
-    if let Some(target) = args.send {
+    match args.send {
+        Some(SendTarget::Tcp(dst)) => {
+            let mut send = TcpOptions::test_flow(dst, args.bytes, args.window);
+            send.sport = args.sport;
+            return Ok(TestPlan::tcp_flow(
+                here,
+                send,
+                peer,
+                args.peer_observe,
+                args.window,
+                !args.no_trace,
+            ));
+        }
+        Some(SendTarget::Icmp(dst)) => {
+            let send = IcmpOptions {
+                dst,
+                count,
+                size: args.size,
+                interval: Duration::from_millis(args.interval),
+                wait: args.window,
+            };
+            return Ok(TestPlan::icmp_flow(
+                here,
+                send,
+                peer,
+                args.window,
+                !args.no_trace,
+            ));
+        }
+        Some(SendTarget::Udp(_)) | None => {}
+    }
+    if let Some(SendTarget::Udp(dst)) = args.send {
         let send = SendOptions {
-            dst: target.0,
+            dst,
             count,
             size: args.size,
             sport: args.sport,
@@ -269,14 +322,24 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
         plan.full_window = args.full_window;
         return Ok(plan);
     }
-    let (role, action, port) = if let Some(p) = args.listen {
+    let (role, action, port) = if let Some(ListenTarget::Tcp(port)) = args.listen {
+        (
+            Role::Receiver,
+            Action::ListenTcp {
+                port,
+                // An application's connections send what they send: any bytes prove the path.
+                expected_bytes: None,
+            },
+            Some(port),
+        )
+    } else if let Some(ListenTarget::Udp(port)) = args.listen {
         (
             Role::Receiver,
             Action::Listen {
-                port: p.0,
+                port,
                 expected: args.count,
             },
-            Some(p.0),
+            Some(port),
         )
     } else if let Some(p) = args.observe {
         (Role::Receiver, Action::Observe(p.0), Some(p.0))
@@ -284,8 +347,9 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
         let cmd = args.exec.clone().unwrap_or_default();
         (Role::Sender, Action::Exec(cmd), None)
     };
+    let proto = args.listen.map_or("udp", |l| l.proto());
     let flow = port.map(|port| Flow {
-        proto: "udp".into(),
+        proto: proto.into(),
         dst: None,
         port,
         sport: None,
@@ -312,6 +376,29 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
         trace: !args.no_trace,
         full_window: args.full_window,
     })
+}
+
+/// `--forward NS`: gateways on the path join the run as sides that only collect evidence. The
+/// rules know a forwarding side by its `ip_forward=1`; the role is the receiver's (the flow
+/// arrives there), never the sender's.
+fn add_forwarders(plan: &mut TestPlan, args: &Args) -> anyhow::Result<()> {
+    let flow = plan.sides.first().and_then(|s| s.flow.clone());
+    for name in &args.forward {
+        let netns = Netns::Named(name.clone());
+        netns.check()?;
+        if plan.sides.iter().any(|s| s.netns == netns) {
+            anyhow::bail!(
+                "--forward {name} is already a side of this run: give a gateway's namespace"
+            );
+        }
+        plan.sides.push(SidePlan {
+            netns,
+            role: Role::Receiver,
+            action: Action::Watch,
+            flow: flow.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// A one-line progress display on stderr, redrawn in place and erased when done.

@@ -309,6 +309,84 @@ pub fn counter_change(c: xfrmdiag_counters::Change) -> CounterChange {
     }
 }
 
+fn send_error(e: xfrmdiag_traffic::SendError) -> SendError {
+    SendError {
+        errno: e.errno,
+        code: e.code,
+        message: e.message,
+        count: e.count,
+        first: e.first,
+    }
+}
+
+pub fn tcp_send(r: xfrmdiag_traffic::TcpSendResult) -> xfrmdiag_evidence::TcpSendResult {
+    xfrmdiag_evidence::TcpSendResult {
+        dst: r.dst,
+        bytes: r.bytes,
+        connected: r.connected,
+        connect_ms: r.connect_ms,
+        connect_error: r.connect_error.map(send_error),
+        written: r.written,
+        acked: r.acked,
+        write_error: r.write_error.map(send_error),
+        info: r.info.map(|i| xfrmdiag_evidence::TcpInfo {
+            state: i.state,
+            unacked: i.unacked,
+            retransmits: i.retransmits,
+            backoff: i.backoff,
+            snd_mss: i.snd_mss,
+            pmtu: i.pmtu,
+            rtt_us: i.rtt_us,
+        }),
+    }
+}
+
+pub fn tcp_listen(r: xfrmdiag_traffic::TcpListenResult) -> xfrmdiag_evidence::TcpListenResult {
+    xfrmdiag_evidence::TcpListenResult {
+        port: r.port,
+        connections: r.connections,
+        bytes: r.bytes,
+        expected_bytes: r.expected_bytes,
+        window_ms: r.window_ms,
+    }
+}
+
+pub fn icmp(r: xfrmdiag_traffic::IcmpResult) -> xfrmdiag_evidence::IcmpResult {
+    xfrmdiag_evidence::IcmpResult {
+        dst: r.dst,
+        attempted: r.attempted,
+        sent: r.sent,
+        size: r.size,
+        replies: r.replies,
+        errors: r.errors.into_iter().map(send_error).collect(),
+        icmp_errors: r
+            .icmp_errors
+            .into_iter()
+            .map(|e| xfrmdiag_evidence::IcmpError {
+                from: e.from,
+                kind: e.kind,
+                icmp_type: e.icmp_type,
+                code: e.code,
+                count: e.count,
+            })
+            .collect(),
+    }
+}
+
+pub fn tunnel_link(l: &inv::TunnelLink) -> xfrmdiag_evidence::TunnelLink {
+    xfrmdiag_evidence::TunnelLink {
+        name: l.name.clone(),
+        kind: l.kind.clone(),
+        if_id: l.if_id,
+        ikey: l.ikey,
+        okey: l.okey,
+        underlay: l.underlay.clone(),
+        admin_up: l.admin_up,
+        oper_state: l.oper_state.clone(),
+        mtu: l.mtu,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ use xfrmdiag_traffic::{Listener, Observer, SendOptions};
 
 pub mod convert;
 mod early;
+pub mod flows;
 pub mod readers;
 
 pub use early::Accounted;
@@ -58,6 +59,15 @@ pub enum Action {
     Exec(String),
     /// Only collect evidence (the peer of a listener or of --exec).
     Watch,
+    /// Connect, send bytes, wait for the acknowledgements (see [`flows`]).
+    SendTcp(xfrmdiag_traffic::TcpOptions),
+    /// Accept TCP connections and count their bytes.
+    ListenTcp {
+        port: u16,
+        expected_bytes: Option<u64>,
+    },
+    /// ICMP echo requests; the replies are counted by the sender itself.
+    SendIcmp(xfrmdiag_traffic::IcmpOptions),
 }
 
 /// One side of the test: where it runs, what it is, what it does.
@@ -136,7 +146,10 @@ struct Running {
     evidence: SideEvidence,
     counters_before: Option<xfrmdiag_counters::Snapshot>,
     events: Option<xfrmdiag_inventory::Collector>,
+    /// nftables rules before the window (`None`: no nft here, or it failed: see holes).
+    nft_before: Option<Vec<xfrmdiag_netfilter::Rule>>,
     listener: Option<Listener>,
+    tcp_listener: Option<xfrmdiag_traffic::TcpListen>,
     observer: Option<Observer>,
 }
 
@@ -190,6 +203,9 @@ pub fn run_test(
                     port,
                 )?);
             }
+            Action::ListenTcp { port, .. } => {
+                r.tcp_listener = Some(xfrmdiag_traffic::TcpListen::bind(&r.plan.netns, port)?);
+            }
             _ => {}
         }
     }
@@ -206,6 +222,16 @@ pub fn run_test(
             Action::Exec(cmd) => {
                 let result = xfrmdiag_traffic::exec(&r.plan.netns, cmd)?;
                 r.evidence.traffic = Some(Traffic::Exec(convert::exec(result)));
+                sent_by_test = true;
+            }
+            Action::SendTcp(opts) => {
+                let result = xfrmdiag_traffic::send_tcp(&r.plan.netns, opts)?;
+                r.evidence.traffic = Some(Traffic::Tcp(convert::tcp_send(result)));
+                sent_by_test = true;
+            }
+            Action::SendIcmp(opts) => {
+                let result = xfrmdiag_traffic::send_icmp(&r.plan.netns, opts)?;
+                r.evidence.traffic = Some(Traffic::Icmp(convert::icmp(result)));
                 sent_by_test = true;
             }
             _ => {}
@@ -235,6 +261,24 @@ pub fn run_test(
             });
             progress(Progress::Waited);
             r.evidence.traffic = Some(Traffic::Listen(convert::listen(result)));
+            waited = true;
+        }
+        if let Some(listener) = r.tcp_listener.take() {
+            let Action::ListenTcp { expected_bytes, .. } = r.plan.action else {
+                continue;
+            };
+            let port = listener.port();
+            let netns = &r.plan.netns;
+            let result = listener.wait(expected_bytes, plan.window, |bytes, left| {
+                progress(Progress::Listening {
+                    port,
+                    netns,
+                    received: u32::try_from(bytes).unwrap_or(u32::MAX),
+                    left,
+                })
+            });
+            progress(Progress::Waited);
+            r.evidence.traffic = Some(Traffic::TcpListen(convert::tcp_listen(result)));
             waited = true;
         }
     }
@@ -335,6 +379,11 @@ fn start_side(plan: &SidePlan) -> Result<Running, Error> {
             None
         }
     };
+    match xfrmdiag_inventory::tunnel_links(&plan.netns) {
+        Ok(links) => evidence.tunnel_links = Some(links.iter().map(convert::tunnel_link).collect()),
+        Err(e) => evidence.holes.push(format!("tunnel interfaces: {e}")),
+    }
+    let nft_before = readers::nft_rules(&plan.netns, false, &mut evidence.holes);
     let counters_before = match readers::counters(&plan.netns) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -347,7 +396,9 @@ fn start_side(plan: &SidePlan) -> Result<Running, Error> {
         evidence,
         counters_before,
         events,
+        nft_before,
         listener: None,
+        tcp_listener: None,
         observer: None,
     })
 }
@@ -357,6 +408,11 @@ fn finish_side(mut r: Running) -> Result<SideEvidence, Error> {
         match readers::counters(&r.plan.netns) {
             Ok(after) => r.evidence.counters = Some(readers::counter_delta(before, &after)),
             Err(e) => r.evidence.holes.push(format!("counters after: {e}")),
+        }
+    }
+    if let Some(before) = &r.nft_before {
+        if let Some(after) = readers::nft_rules(&r.plan.netns, true, &mut r.evidence.holes) {
+            r.evidence.firewall = Some(readers::firewall_hits(before, &after));
         }
     }
     if let Some(collector) = r.events.take() {

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use xfrmdiag_counters::Snapshot;
-use xfrmdiag_evidence::{Counters, Inventory, RouteInfo, Sysctls, XfrmEvent, WATCHED_UNCHANGED};
+use xfrmdiag_evidence::{
+    Counters, FirewallHit, Inventory, RouteInfo, Sysctls, XfrmEvent, WATCHED_UNCHANGED,
+};
 use xfrmdiag_inventory as inv;
 use xfrmdiag_netns::Netns;
 
@@ -120,4 +122,40 @@ fn read_sysctls(root: &Path) -> Sysctls {
         }
     }
     s
+}
+
+/// The nftables ruleset of `ns`, or `None` when nft is not installed (no hole: there is no
+/// nftables firewall to read) or could not be read (a hole says why).
+pub fn nft_rules(
+    ns: &Netns,
+    with_text: bool,
+    holes: &mut Vec<String>,
+) -> Option<Vec<xfrmdiag_netfilter::Rule>> {
+    let read = if with_text {
+        xfrmdiag_netfilter::read(ns)
+    } else {
+        xfrmdiag_netfilter::read_counters(ns)
+    };
+    match read {
+        Ok(rules) => rules,
+        Err(e) => {
+            holes.push(format!("nftables: {e}"));
+            None
+        }
+    }
+}
+
+/// The rules whose counters moved during the window, named as `nft -a list ruleset` shows them.
+pub fn firewall_hits(
+    before: &[xfrmdiag_netfilter::Rule],
+    after: &[xfrmdiag_netfilter::Rule],
+) -> Vec<FirewallHit> {
+    xfrmdiag_netfilter::hits(before, after)
+        .into_iter()
+        .map(|h| FirewallHit {
+            rule: h.rule.describe(),
+            verdict: h.rule.verdict.clone(),
+            packets: h.packets,
+        })
+        .collect()
 }

@@ -34,6 +34,8 @@ cause_ids! {
     Delivered = "delivered",
     NoDropSeen = "no-drop-seen",
     NoRoute = "no-route",
+    /// The xfrm/VTI interface the flow is routed into is down (route-based VPN).
+    TunnelInterfaceDown = "tunnel-interface-down",
     TxDrop = "tx-drop",
     NotReached = "not-reached",
     NoOutboundPolicy = "no-outbound-policy",

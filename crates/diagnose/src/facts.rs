@@ -122,6 +122,26 @@ impl Tally {
                     }
                 }
                 Some(Traffic::Exec(e)) => t.exec_failed |= e.exit_code != Some(0),
+                // A TCP flow is one unit: the connection and all its bytes.
+                Some(Traffic::Tcp(c)) => {
+                    *t.attempted.get_or_insert(0) += 1;
+                    *t.sent.get_or_insert(0) += u32::from(c.connected);
+                    t.send_failures += u32::from(c.connect_error.is_some());
+                }
+                Some(Traffic::TcpListen(l)) => {
+                    let complete = l.expected_bytes.map_or(l.bytes > 0, |e| l.bytes >= e);
+                    *t.received.get_or_insert(0) += u32::from(l.connections > 0 && complete);
+                    if l.expected_bytes.is_some() {
+                        *t.listen_expected.get_or_insert(0) += 1;
+                    }
+                }
+                // Echo: the sender counts the replies itself.
+                Some(Traffic::Icmp(i)) => {
+                    *t.sent.get_or_insert(0) += i.sent;
+                    *t.attempted.get_or_insert(0) += i.attempted;
+                    t.send_failures += i.errors.iter().map(|e| e.count).sum::<u32>();
+                    *t.received.get_or_insert(0) += i.replies;
+                }
                 Some(Traffic::Observe(_)) | None => {}
             }
         }

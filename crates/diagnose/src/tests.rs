@@ -897,11 +897,32 @@ fn verdict_table() -> Vec<(&'static str, Vec<SideEvidence>, CauseId)> {
             ..Default::default()
         })
     };
+    let tunnel_down = || {
+        let mut g = gw().e();
+        g.tunnel_links = Some(vec![TunnelLink {
+            name: "ipsec0".into(),
+            kind: "xfrm".into(),
+            if_id: Some(42),
+            admin_up: false,
+            oper_state: "down".into(),
+            ..Default::default()
+        }]);
+        g
+    };
     vec![
         (
             "healthy",
             vec![sender("a").sent(5, 5).e(), receiver("b").listened(5).e()],
             Delivered,
+        ),
+        (
+            "xfrm interface down on the gateway",
+            vec![
+                sender("a").sent(5, 5).e(),
+                tunnel_down(),
+                receiver("b").listened(0).e(),
+            ],
+            TunnelInterfaceDown,
         ),
         ("sender alone", vec![sender("a").sent(5, 5).e()], NoDropSeen),
         (
@@ -1197,4 +1218,92 @@ fn a_forward_drop_elsewhere_does_not_claim_an_on_link_flow() {
         .findings
         .iter()
         .all(|f| f.cause != "forward-policy-missing"));
+}
+
+/// TCP and ICMP test flows: a connection is one unit, echo replies are what was received.
+mod flows {
+    use super::*;
+
+    fn tcp(connected: bool, errno: Option<&str>, acked: u64) -> Traffic {
+        Traffic::Tcp(TcpSendResult {
+            dst: "10.99.1.2:5001".into(),
+            bytes: 1000,
+            connected,
+            connect_error: errno.map(|e| SendError {
+                errno: e.into(),
+                code: 111,
+                message: "error".into(),
+                count: 1,
+                first: 0,
+            }),
+            written: if connected { 1000 } else { 0 },
+            acked,
+            ..Default::default()
+        })
+    }
+
+    fn tcp_listen(bytes: u64) -> Traffic {
+        Traffic::TcpListen(TcpListenResult {
+            port: 5001,
+            connections: u32::from(bytes > 0),
+            bytes,
+            expected_bytes: Some(1000),
+            window_ms: 1000,
+        })
+    }
+
+    #[test]
+    fn a_tcp_connection_whose_bytes_all_arrived_is_delivered() {
+        let mut a = sender("a").e();
+        a.traffic = Some(tcp(true, None, 1000));
+        let mut b = receiver("b").e();
+        b.traffic = Some(tcp_listen(1000));
+        let r = diagnose(&[a, b]);
+        assert!(r.healthy, "{r:#?}");
+        assert_eq!((r.sent, r.received), (Some(1), Some(1)));
+    }
+
+    #[test]
+    fn a_reset_handshake_with_the_peers_rst_counted_is_no_socket() {
+        let mut a = sender("a").e();
+        a.traffic = Some(tcp(false, Some("ECONNREFUSED"), 0));
+        let b = receiver("b").counter("Tcp.OutRsts", 1).e();
+        let r = diagnose(&[a, b]);
+        assert_eq!(r.findings[0].cause, CauseId::NoSocket, "{r:#?}");
+        assert!(!r.healthy);
+    }
+
+    #[test]
+    fn a_stalled_connection_is_not_delivered() {
+        let mut a = sender("a").e();
+        a.traffic = Some(tcp(true, None, 0));
+        let mut b = receiver("b").e();
+        b.traffic = Some(tcp_listen(0));
+        let r = diagnose(&[a, b]);
+        assert!(!r.healthy, "{r:#?}");
+    }
+
+    #[test]
+    fn echo_replies_count_as_received() {
+        let mut a = sender("a").e();
+        a.traffic = Some(Traffic::Icmp(IcmpResult {
+            dst: "10.99.1.2".into(),
+            attempted: 3,
+            sent: 3,
+            size: 56,
+            replies: 3,
+            ..Default::default()
+        }));
+        let r = diagnose(&[a.clone()]);
+        assert!(r.healthy, "{r:#?}");
+        if let Some(Traffic::Icmp(i)) = &mut a.traffic {
+            i.replies = 0;
+        }
+        let r = diagnose(&[a, receiver("b").counter("XfrmInTmplMismatch", 3).e()]);
+        assert_eq!(
+            r.findings[0].cause,
+            CauseId::PolicyTemplateMismatch,
+            "{r:#?}"
+        );
+    }
 }

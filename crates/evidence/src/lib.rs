@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+mod flows;
 mod traffic;
 
 /// Version of the evidence file format written by `diagnose --save-evidence`.
@@ -56,6 +57,9 @@ pub struct SideEvidence {
     /// nftables rule counters that moved during the window (where nft exists).
     #[serde(default)]
     pub firewall: Option<Vec<FirewallHit>>,
+    /// xfrm and VTI interfaces of this side (route-based VPNs), read before the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel_links: Option<Vec<TunnelLink>>,
     /// UDP ports the SAs' NAT-T encapsulation uses (on either side), and whether a socket is
     /// bound on each here (an IKE daemon keeps its UDP_ENCAP_ESPINUDP socket on 4500).
     #[serde(default)]
@@ -107,7 +111,16 @@ pub enum Traffic {
     Listen(ListenResult),
     Observe(ObserveResult),
     Exec(ExecResult),
+    /// A TCP test connection.
+    Tcp(TcpSendResult),
+    /// A TCP listener.
+    #[serde(rename = "tcp-listen")]
+    TcpListen(TcpListenResult),
+    /// ICMP echo requests.
+    Icmp(IcmpResult),
 }
+
+pub use flows::{IcmpError, IcmpResult, TcpInfo, TcpListenResult, TcpSendResult, TunnelLink};
 
 pub use traffic::{CounterChange, ExecResult, ListenResult, ObserveResult, SendError, SendResult};
 

@@ -13,6 +13,7 @@ mod decode;
 mod dump;
 mod error;
 mod info;
+mod links;
 pub mod model;
 mod monitor;
 mod nl;
@@ -26,9 +27,10 @@ pub use dump::{
 };
 pub use error::Error;
 pub use info::xfrm_info;
+pub use links::{tunnel_links, LinkStats, TunnelLink};
 pub use model::*;
 pub use monitor::{Collector, Monitor};
-pub use route::{links, route_get, Link};
+pub use route::{links, route_get, route_get_for, Link, RouteQuery};
 pub use xfrmdiag_netns::Netns;
 #[cfg(test)]
 mod fixture_tests;

@@ -92,17 +92,40 @@ fn route_ip(addr: &RouteAddress) -> Option<IpAddr> {
     }
 }
 
-async fn get_route(op: &'static str, dst: IpAddr) -> Result<RouteInfo, Error> {
+/// What else the flow carries that routing may depend on (`ip route get DST mark M oif DEV
+/// ipproto P dport N`): policy routing by fwmark, a socket bound to a device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RouteQuery {
+    pub mark: Option<u32>,
+    pub oif: Option<u32>,
+    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP).
+    pub ip_proto: Option<u8>,
+    pub dport: Option<u16>,
+}
+
+async fn get_route(op: &'static str, dst: IpAddr, query: RouteQuery) -> Result<RouteInfo, Error> {
     let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| Error::from_io(op, e))?;
     tokio::spawn(conn);
     let full = if dst.is_ipv4() { 32 } else { 128 };
-    let request = rtnetlink::RouteMessageBuilder::<IpAddr>::new()
+    let mut builder = rtnetlink::RouteMessageBuilder::<IpAddr>::new()
         .destination_prefix(dst, full)
         .map_err(|e| Error::Route {
             op,
             reason: e.to_string(),
-        })?
-        .build();
+        })?;
+    if let Some(mark) = query.mark {
+        builder = builder.mark(mark);
+    }
+    if let Some(oif) = query.oif {
+        builder = builder.output_interface(oif);
+    }
+    if let Some(proto) = query.ip_proto {
+        builder = builder.ip_protocol(proto);
+        if let Some(port) = query.dport {
+            builder = builder.dport(port);
+        }
+    }
+    let request = builder.build();
     let mut stream = handle.route().get(request).execute();
     let msg = stream
         .try_next()
@@ -150,6 +173,11 @@ async fn get_route(op: &'static str, dst: IpAddr) -> Result<RouteInfo, Error> {
 /// How the kernel routes to `dst` from inside `ns`, like `ip route get DST`: output device,
 /// preferred source, route MTU (if any) and the device's MTU.
 pub fn route_get(ns: &Netns, dst: IpAddr) -> Result<RouteInfo, Error> {
+    route_get_for(ns, dst, RouteQuery::default())
+}
+
+/// [`route_get`] for a flow that carries a mark, an output device or a protocol and port.
+pub fn route_get_for(ns: &Netns, dst: IpAddr, query: RouteQuery) -> Result<RouteInfo, Error> {
     const OP: &str = "route lookup";
-    ns.run(move || runtime(OP)?.block_on(get_route(OP, dst)))?
+    ns.run(move || runtime(OP)?.block_on(get_route(OP, dst, query)))?
 }

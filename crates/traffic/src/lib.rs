@@ -3,7 +3,8 @@
 //! Owns: UDP test datagrams (IPv4 and IPv6) with the errno of every failed `sendto` (EPERM is a
 //! block policy, EINVAL an expired SA, EMSGSIZE the MTU — evidence, not noise), a listener that
 //! counts what reaches its socket, watching a port another program holds, and running a user's
-//! command as the test send. Must not: read counters or configuration, or decide anything.
+//! command as the test send; TCP connections ([`tcp`]: handshake errno, bytes acknowledged,
+//! TCP_INFO) and ICMP echo ([`icmp`]). Must not: read counters or configuration, or decide anything.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::Path;
@@ -13,7 +14,14 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use xfrmdiag_netns::Netns;
 
+pub mod icmp;
 pub mod proc_udp;
+pub mod target;
+pub mod tcp;
+
+pub use icmp::{send_icmp, IcmpError, IcmpOptions, IcmpResult};
+pub use target::{ListenTarget, SendTarget};
+pub use tcp::{send_tcp, TcpInfo, TcpListen, TcpListenResult, TcpOptions, TcpSendResult};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -32,6 +40,8 @@ pub enum Error {
     },
     #[error("UDP port {port} is already taken (by the application?): use --observe udp:{port} to watch it without binding")]
     PortTaken { port: u16 },
+    #[error("TCP port {port} is already taken (by the application?): test another port, or run without --listen")]
+    TcpPortTaken { port: u16 },
     #[error("cannot read {path}: {source}")]
     Proc {
         path: String,
@@ -290,7 +300,7 @@ fn set_pmtu(socket: &UdpSocket, dst: IpAddr, mode: Pmtu) -> std::io::Result<()> 
     }
 }
 
-fn record_error(errors: &mut Vec<SendError>, err: &std::io::Error, index: u32) {
+pub(crate) fn record_error(errors: &mut Vec<SendError>, err: &std::io::Error, index: u32) {
     let code = err.raw_os_error().unwrap_or(0);
     if let Some(e) = errors.iter_mut().find(|e| e.code == code) {
         e.count += 1;

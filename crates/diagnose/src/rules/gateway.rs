@@ -7,6 +7,16 @@ use crate::rules::{Candidate, Kind, Rule, Signal};
 
 pub const RULES: &[Rule] = &[
     Rule {
+        title: "the tunnel interface of a route-based VPN is down",
+        fault: "An xfrm interface (`type xfrm … if_id N`) or VTI (`type vti key N`) is administratively or operationally down: the kernel removes the routes into it, so the remote prefix has no route (IpExt.InNoRoutes, ENETUNREACH) or, with a default route via the WAN, leaves in clear (measured on 6.1 and 6.12: docs/kernel-notes.md).",
+        evidence: "a side's xfrm/VTI interface (rtnetlink) is not up while the flow was lost",
+        summary: "a tunnel interface is down",
+        remedy: "bring it up (`ip link set DEV up`) and restore the route into it (`ip route replace REMOTE_PREFIX dev DEV`); check what took it down (the IKE daemon's updown script, the underlying device)",
+        names: &[Signal::Config("an xfrm or VTI interface is down")],
+        judge: Some(tunnel_interface_down),
+        ..Rule::new(CauseId::TunnelInterfaceDown)
+    },
+    Rule {
         title: "a gateway decrypted the packet but has no forward policy for it",
         fault: "A gateway with `ip_forward=1` decrypts tunnel traffic but has no `dir fwd` policy for it.",
         evidence: "XfrmInNoPols / XfrmInTmplMismatch with the drop in ip_forward/ip6_forward, on a side with ip_forward=1",
@@ -81,5 +91,49 @@ fn forward_policy_missing(facts: &Facts, side: &SideEvidence, c: &mut Candidate)
 
 fn forward_no_route(_: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
     c.context(facts::forward_evidence(side));
+    true
+}
+
+fn tunnel_interface_down(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
+    if !facts.tally.loss_known() {
+        return false;
+    }
+    let down: Vec<_> = side
+        .tunnel_links
+        .iter()
+        .flatten()
+        // ip_vti0 / ip6_vti0 are the VTI modules' fallback devices, down in every namespace.
+        .filter(|l| !l.is_up() && !matches!(l.name.as_str(), "ip_vti0" | "ip6_vti0"))
+        .collect();
+    let Some(first) = down.first() else {
+        return false;
+    };
+    let key = match (first.if_id, first.ikey) {
+        (Some(id), _) => format!("if_id {id}"),
+        (None, Some(k)) => format!("key {k}"),
+        _ => String::new(),
+    };
+    c.summary = format!(
+        "tunnel interface {} ({} {key}) is down",
+        first.name, first.kind
+    );
+    c.corroborate(
+        Kind::Config,
+        down.iter()
+            .map(|l| {
+                facts::item(
+                    "config",
+                    side,
+                    format!(
+                        "{}: {} interface, admin {}, state {}",
+                        l.name,
+                        l.kind,
+                        if l.admin_up { "up" } else { "down" },
+                        l.oper_state
+                    ),
+                )
+            })
+            .collect(),
+    );
     true
 }

@@ -80,6 +80,31 @@ fn traffic_item(side: &SideEvidence) -> Option<EvidenceItem> {
                     .map_or_else(|| "a signal".into(), |c| c.to_string())
             ),
         ),
+        Traffic::Tcp(c) => ("send", tcp_text(c)),
+        Traffic::TcpListen(l) => (
+            "listen",
+            format!(
+                "tcp port {}: {} connection(s), {} of {} bytes",
+                l.port,
+                l.connections,
+                l.bytes,
+                l.expected_bytes
+                    .map_or_else(|| "?".into(), |e| e.to_string())
+            ),
+        ),
+        Traffic::Icmp(i) => (
+            "send",
+            format!(
+                "{} of {} echo requests to {} answered{}",
+                i.replies,
+                i.attempted,
+                i.dst,
+                i.icmp_errors
+                    .iter()
+                    .map(|e| format!("; {} from {} x{}", e.kind, e.from, e.count))
+                    .collect::<String>()
+            ),
+        ),
     };
     Some(item(kind, side, text))
 }
@@ -178,4 +203,32 @@ pub(crate) fn unexplained(facts: &Facts) -> Finding {
         summary,
         ev,
     )
+}
+
+/// A TCP test connection in one line: the handshake's errno, or bytes acknowledged and TCP_INFO.
+fn tcp_text(c: &crate::evidence::TcpSendResult) -> String {
+    if let Some(e) = &c.connect_error {
+        let why = match e.errno.as_str() {
+            "ECONNREFUSED" => "reset: no socket on the port",
+            "ETIMEDOUT" => "the SYN went unanswered",
+            "EHOSTUNREACH" | "ENETUNREACH" => "unreachable",
+            "EPERM" | "EACCES" => "refused locally",
+            _ => "failed",
+        };
+        return format!("TCP to {}: handshake {} ({why})", c.dst, e.errno);
+    }
+    let mut text = format!(
+        "TCP to {}: connected in {} ms, {} of {} bytes acknowledged",
+        c.dst,
+        c.connect_ms.unwrap_or(0),
+        c.acked,
+        c.written
+    );
+    if let Some(i) = &c.info {
+        text.push_str(&format!(
+            " (unacked {} segments, {} retransmits, MSS {}, path MTU {})",
+            i.unacked, i.retransmits, i.snd_mss, i.pmtu
+        ));
+    }
+    text
 }

@@ -34,13 +34,15 @@ pub const RULES: &[Rule] = &[
     Rule {
         title: "nothing listens on the destination port",
         fault: "Nothing bound on the destination port (measured: `kfree_skb reason NO_SOCKET`).",
-        evidence: "Udp.NoPorts / Udp6NoPorts grows, drop reason NO_SOCKET",
+        evidence: "Udp.NoPorts / Udp6NoPorts grows (TCP: Tcp.OutRsts, the SYN answered with a reset), drop reason NO_SOCKET",
         summary: "no socket is bound on the destination port",
         remedy: "start the application (or bind the port); check the port number",
         names: &[
             Signal::Counter("Udp.NoPorts"),
             Signal::Counter("Udp6NoPorts"),
             Signal::Drop("NO_SOCKET", "*"),
+            // TCP: the SYN to a closed port is answered with a reset (measured on 6.18).
+            Signal::Counter("Tcp.OutRsts"),
         ],
         supports: &[
             Signal::SharedCounter("Udp.InErrors"),
