@@ -164,8 +164,16 @@ fn read_ike_daemons(plan: &TestPlan, args: &Args, sides: &mut [SideEvidence]) {
         IkeArg::None => IkeMode::None,
     };
     let explicit = args.ike != IkeArg::Auto || args.ike_socket.is_some();
+    // The default sockets belong to whatever namespace the daemon runs in, usually the host's:
+    // with `-n NS` they are read only when asked for, so a host daemon is not joined with the
+    // namespace's SAs.
+    let guess_elsewhere = !explicit
+        && plan
+            .sides
+            .first()
+            .is_some_and(|s| s.netns != Netns::Current);
     let primary = IkeRequest {
-        mode,
+        mode: if guess_elsewhere { IkeMode::None } else { mode },
         socket: args.ike_socket.clone(),
         explicit,
     };
