@@ -68,7 +68,7 @@ pub enum Command {
     /// Capture a short trace of xfrm functions and drop points (`--probe` shows what is allowed).
     Trace(cmd::trace::Args),
     /// Send or receive a test flow and name where and why the kernel dropped it.
-    Diagnose(cmd::diagnose::Args),
+    Diagnose(Box<cmd::diagnose::Args>),
     /// Rerun the diagnosis offline on evidence saved with `diagnose --save-evidence`.
     Analyze(cmd::analyze::Args),
     /// Cross-check two hosts' diagnose reports (SAs, keys, policies) and merge their verdicts.

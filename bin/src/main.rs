@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         Command::Trace(args) => cmd::trace::run(&global, args),
         // A diagnosis from half the evidence would be a wrong answer: refuse it up front.
         Command::Diagnose(args) => {
-            output::require_net_admin("diagnose").and_then(|()| cmd::diagnose::run(&global, args))
+            output::require_net_admin("diagnose").and_then(|()| cmd::diagnose::run(&global, *args))
         }
         Command::Analyze(args) => cmd::analyze::run(&global, args),
         Command::Compare(args) => cmd::compare::run(&global, args),

@@ -63,6 +63,11 @@ fn list_sa() -> Message {
 /// Serves clients the way charon does (version, then the two streamed lists) until the test
 /// process ends; `auto` probes with a connection of its own, then `ike` reads twice.
 fn fake_charon(path: PathBuf) {
+    serve_charon(path, Some(list_sa()), None);
+}
+
+/// A charon with the given `list-sa` and `list-conn` events (None: no IKE_SA / no connection).
+fn serve_charon(path: PathBuf, sas: Option<Message>, conns: Option<Message>) {
     let listener = UnixListener::bind(&path).expect("bind vici socket");
     std::thread::spawn(move || {
         for conn in listener.incoming() {
@@ -87,10 +92,16 @@ fn fake_charon(path: PathBuf) {
                         None,
                         &m(vec![("daemon", st("charon")), ("version", st("5.9.8"))]),
                     )],
-                    (PacketType::CmdRequest, Some("list-sas")) => vec![
-                        vici::encode_packet(PacketType::Event, Some("list-sa"), &list_sa()),
-                        vici::encode_packet(PacketType::CmdResponse, None, &empty),
-                    ],
+                    (PacketType::CmdRequest, Some("list-sas")) => sas
+                        .iter()
+                        .map(|m| vici::encode_packet(PacketType::Event, Some("list-sa"), m))
+                        .chain([vici::encode_packet(PacketType::CmdResponse, None, &empty)])
+                        .collect(),
+                    (PacketType::CmdRequest, Some("list-conns")) => conns
+                        .iter()
+                        .map(|m| vici::encode_packet(PacketType::Event, Some("list-conn"), m))
+                        .chain([vici::encode_packet(PacketType::CmdResponse, None, &empty)])
+                        .collect(),
                     (PacketType::CmdRequest, _) => {
                         vec![vici::encode_packet(PacketType::CmdResponse, None, &empty)]
                     }
@@ -161,4 +172,140 @@ fn root_ike_joins_the_daemon_with_the_namespaces_kernel() {
     assert_eq!(c["kernel_policies"].as_array().unwrap().len(), 2, "{c:#}");
     assert!(c.get("kernel_sa_in").is_none());
     assert_eq!(v["findings"][0]["cause"], "ike-child-sa-not-in-kernel");
+}
+
+/// Connection `host` between `local` and `remote` whose child `flow` covers everything between
+/// the two addresses (`dynamic` selectors).
+fn list_conn(local: &str, remote: &str) -> Message {
+    let child = m(vec![
+        ("mode", st("TRANSPORT")),
+        ("local-ts", Value::List(vec!["dynamic".into()])),
+        ("remote-ts", Value::List(vec!["dynamic".into()])),
+    ]);
+    m(vec![(
+        "host",
+        Value::Section(m(vec![
+            ("local_addrs", Value::List(vec![local.into()])),
+            ("remote_addrs", Value::List(vec![remote.into()])),
+            ("version", st("IKEv2")),
+            (
+                "children",
+                Value::Section(m(vec![("flow", Value::Section(child))])),
+            ),
+        ])),
+    )])
+}
+
+#[test]
+fn root_diagnose_flow_delivered_in_clear_under_an_ike_connection_is_a_finding() {
+    if !can_use_netns("root_diagnose_flow_delivered_in_clear_under_an_ike_connection_is_a_finding")
+    {
+        return;
+    }
+    let pair = VethPair::new("xd-ikediag").expect("veth pair");
+    let sock = std::env::temp_dir().join(format!("xfrmdiag-ikediag-{}.vici", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    // Configured to protect the flow, never established: no IKE_SA, no CHILD_SA, no kernel SA.
+    serve_charon(
+        sock.clone(),
+        None,
+        Some(list_conn(&pair.a_v4.to_string(), &pair.b_v4.to_string())),
+    );
+    let evidence =
+        std::env::temp_dir().join(format!("xfrmdiag-ikediag-{}.json", std::process::id()));
+    let dst = format!("udp:{}:5123", pair.b_v4);
+    let diagnose = |extra: &[&str]| {
+        let mut args = vec![
+            "-n",
+            pair.a.name(),
+            "diagnose",
+            "--send",
+            &dst,
+            "--peer-netns",
+            pair.b.name(),
+            "--count",
+            "3",
+            "--window",
+            "2s",
+            "--no-trace",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let out = diagnose(&[
+        "--ike-socket",
+        sock.to_str().unwrap(),
+        "--save-evidence",
+        evidence.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&sock);
+    let saved = std::fs::read_to_string(&evidence).unwrap_or_default();
+    let _ = std::fs::remove_file(&evidence);
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{v:#}\n{}", stderr(&out));
+    assert_eq!(v["verdict"], "ike-not-established", "{v:#}");
+    assert_eq!(v["received"], 3, "the datagrams arrived (in clear): {v:#}");
+    let summary = v["findings"][0]["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("host/flow") && summary.contains("in clear"),
+        "{summary}"
+    );
+    let saved: serde_json::Value = serde_json::from_str(&saved).expect("evidence saved");
+    let ike = &saved["sides"][0]["ike"];
+    assert_eq!(ike["daemon"], "strongswan", "{saved:#}");
+    assert_eq!(ike["connections"][0]["children"][0]["covers_flow"], true);
+    assert!(
+        saved["sides"][1].get("ike").is_none(),
+        "the peer has no daemon given"
+    );
+
+    // The same flow without reading the daemon: delivered, exit 0.
+    let out = diagnose(&["--ike", "none"]);
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{v:#}\n{}", stderr(&out));
+    assert_eq!(v["verdict"], "delivered");
+}
+
+#[test]
+fn root_diagnose_explicit_ike_without_a_daemon_is_a_hole_not_an_error() {
+    if !can_use_netns("root_diagnose_explicit_ike_without_a_daemon_is_a_hole_not_an_error") {
+        return;
+    }
+    let pair = VethPair::new("xd-ikehole").expect("veth pair");
+    let sock = std::env::temp_dir().join(format!("xfrmdiag-ikehole-{}.vici", std::process::id()));
+    let evidence =
+        std::env::temp_dir().join(format!("xfrmdiag-ikehole-{}.json", std::process::id()));
+    let dst = format!("udp:{}:5124", pair.b_v4);
+    let out = run(&[
+        "-n",
+        pair.a.name(),
+        "diagnose",
+        "--send",
+        &dst,
+        "--peer-netns",
+        pair.b.name(),
+        "--count",
+        "2",
+        "--window",
+        "2s",
+        "--no-trace",
+        "--json",
+        "--ike",
+        "strongswan",
+        "--ike-socket",
+        sock.to_str().unwrap(),
+        "--save-evidence",
+        evidence.to_str().unwrap(),
+    ]);
+    let saved = std::fs::read_to_string(&evidence).unwrap_or_default();
+    let _ = std::fs::remove_file(&evidence);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let saved: serde_json::Value = serde_json::from_str(&saved).expect("evidence saved");
+    let holes = saved["sides"][0]["holes"].to_string();
+    assert!(
+        holes.contains("IKE daemon: no strongswan daemon reachable"),
+        "{holes}"
+    );
+    assert!(saved["sides"][0].get("ike").is_none());
 }

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use xfrmdiag_collect::{run_test, Action, Progress, SidePlan, TestPlan};
+use xfrmdiag_collect::{
+    read_ike, run_test, Action, IkeMode, IkeRequest, Progress, SidePlan, TestPlan,
+};
 use xfrmdiag_diagnose::evidence::{EvidenceFile, Flow, Role, EVIDENCE_VERSION};
 use xfrmdiag_diagnose::{diagnose, Report, SideEvidence};
 use xfrmdiag_netns::Netns;
@@ -127,6 +129,31 @@ pub struct Args {
     /// Keep what was collected, for `xfrmdiag analyze FILE`.
     #[arg(long, value_name = "FILE")]
     pub save_evidence: Option<PathBuf>,
+    /// Read this side's IKE daemon into the evidence: `auto` tries strongSwan's vici socket,
+    /// then Libreswan's (a missing daemon is no hole); `none` turns it off.
+    #[arg(long, value_enum, default_value_t = IkeArg::Auto, help_heading = "IKE daemon")]
+    pub ike: IkeArg,
+    /// This side's daemon socket (vici or pluto.ctl) instead of the default.
+    #[arg(long, value_name = "PATH", help_heading = "IKE daemon")]
+    pub ike_socket: Option<PathBuf>,
+    /// The --peer-netns side's daemon socket. Sockets are files, not per namespace: the default
+    /// socket is read for this side only, so the peer's daemon is read only when given here.
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "peer_netns",
+        help_heading = "IKE daemon"
+    )]
+    pub peer_ike_socket: Option<PathBuf>,
+}
+
+/// `--ike`: which daemon to read on this side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IkeArg {
+    Auto,
+    Strongswan,
+    Libreswan,
+    None,
 }
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
@@ -137,12 +164,59 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
         Some(target) => run_with_ssh_peer(&plan, &args, target, show_status)?,
         None => run_test_showing_progress(&plan, show_status, args.announce_ready)?,
     };
+    let mut sides = sides;
+    read_ike_daemons(&plan, &args, &mut sides);
     if let Some(path) = &args.save_evidence {
         save_evidence(path, &sides)?;
     }
     let report = diagnose(&sides);
     print_report(global, &report, &sides)?;
     Ok(status_of(&report))
+}
+
+/// The IKE daemons' views, read after the window into the local sides' evidence: this side's
+/// per `--ike`/`--ike-socket`, the --peer-netns side's only with `--peer-ike-socket`.
+fn read_ike_daemons(plan: &TestPlan, args: &Args, sides: &mut [SideEvidence]) {
+    let mode = match args.ike {
+        IkeArg::Auto => IkeMode::Auto,
+        IkeArg::Strongswan => IkeMode::Strongswan,
+        IkeArg::Libreswan => IkeMode::Libreswan,
+        IkeArg::None => IkeMode::None,
+    };
+    let explicit = args.ike != IkeArg::Auto || args.ike_socket.is_some();
+    // The default sockets belong to whatever namespace the daemon runs in, usually the host's:
+    // with `-n NS` they are read only when asked for, so a host daemon is not joined with the
+    // namespace's SAs.
+    let guess_elsewhere = !explicit
+        && plan
+            .sides
+            .first()
+            .is_some_and(|s| s.netns != Netns::Current);
+    let primary = IkeRequest {
+        mode: if guess_elsewhere { IkeMode::None } else { mode },
+        socket: args.ike_socket.clone(),
+        explicit,
+    };
+    let peer = IkeRequest {
+        mode: if args.peer_ike_socket.is_some() && mode != IkeMode::None {
+            mode
+        } else {
+            IkeMode::None
+        },
+        socket: args.peer_ike_socket.clone(),
+        explicit: true,
+    };
+    for (i, side_plan) in plan.sides.iter().enumerate() {
+        let name = side_plan.netns.display_name();
+        let Some(side) = sides.iter_mut().find(|s| s.namespace == name) else {
+            continue;
+        };
+        read_ike(
+            &side_plan.netns,
+            if i == 0 { &primary } else { &peer },
+            side,
+        );
+    }
 }
 
 /// The local side runs here; the other end runs on the --peer host and listens first.

@@ -9,11 +9,14 @@ use std::time::Duration;
 
 use xfrmdiag_evidence::{Flow, Role, SideEvidence, Traffic};
 use xfrmdiag_netns::Netns;
+
+pub use ike::{read_ike, IkeMode, IkeRequest};
 use xfrmdiag_traffic::{Listener, Observer, SendOptions};
 
 pub mod convert;
 mod early;
 pub mod flows;
+mod ike;
 pub mod readers;
 
 pub use early::Accounted;

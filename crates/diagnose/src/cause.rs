@@ -39,6 +39,14 @@ cause_ids! {
     TxDrop = "tx-drop",
     NotReached = "not-reached",
     NoOutboundPolicy = "no-outbound-policy",
+    /// The IKE daemon is configured to protect the flow but has no CHILD_SA for it.
+    IkeNotEstablished = "ike-not-established",
+    /// The daemon's CHILD_SAs were negotiated with selectors that leave the flow out.
+    IkeTsMismatch = "ike-ts-mismatch",
+    /// The daemon believes a CHILD_SA is installed; the kernel has no SA with its SPI.
+    IkeChildSaNotInKernel = "ike-child-sa-not-in-kernel",
+    /// A kernel SA no CHILD_SA of the daemon owns.
+    KernelSaWithoutIke = "kernel-sa-without-ike",
     SaExpired = "sa-expired",
     NoOutboundSa = "no-outbound-sa",
     PolicyBlockOut = "policy-block-out",

@@ -59,6 +59,10 @@ pub struct Comparison {
     pub unmatched_sas: Vec<UnmatchedSa>,
     /// Policy cross-checks, one line each (`ok: …` or what differs).
     pub policy_checks: Vec<String>,
+    /// Both daemons' CHILD_SAs against both kernels' SAs by SPI, one line each (`ok: …` or
+    /// `differs: …`); empty unless both hosts' evidence carries an IKE view.
+    #[serde(default)]
+    pub ike_checks: Vec<String>,
 }
 
 /// Compares host A's evidence (one or more sides) with host B's.
@@ -129,6 +133,7 @@ pub fn compare(a: &[SideEvidence], b: &[SideEvidence]) -> Comparison {
         sa_pairs: pairs,
         unmatched_sas: unmatched,
         policy_checks,
+        ike_checks: crate::compare_ike::ike_checks(a, b, &name_a, &name_b),
     }
 }
 

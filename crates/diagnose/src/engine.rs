@@ -14,7 +14,7 @@ pub fn diagnose(sides: &[SideEvidence]) -> Report {
     let facts = Facts::of(sides);
     let (sent, received) = (facts.tally.sent, facts.tally.received);
     if facts.tally.delivered() {
-        return finding::report(sent, received, vec![rules::delivered(&facts)]);
+        return delivered(&facts, sides);
     }
     let mut findings = Vec::new();
     for rule in rules::all().filter(|r| !r.compare_only) {
@@ -26,6 +26,32 @@ pub fn diagnose(sides: &[SideEvidence]) -> Report {
     if findings.is_empty() {
         return finding::report(sent, received, vec![rules::unexplained(&facts)]);
     }
+    finding::report(sent, received, findings)
+}
+
+/// Everything arrived: `delivered`, unless a rule says the flow should have been protected and
+/// was not (`clear_text`: it arrived in clear, never healthy). Warnings ride along.
+fn delivered(facts: &Facts, sides: &[SideEvidence]) -> Report {
+    let (sent, received) = (facts.tally.sent, facts.tally.received);
+    let findings_of = |pick: fn(&Rule) -> bool| {
+        let mut found = Vec::new();
+        for rule in rules::all().filter(|r| pick(r)) {
+            for side in sides {
+                found.extend(apply(rule, facts, side));
+            }
+        }
+        merge_same_cause(exclude(found))
+    };
+    let outcome = rules::delivered(facts);
+    let mut clear = findings_of(|r| r.clear_text);
+    if !clear.is_empty() {
+        for f in &mut clear {
+            f.evidence.extend(outcome.evidence.iter().cloned());
+        }
+        return finding::report(sent, received, clear);
+    }
+    let mut findings = vec![outcome];
+    findings.extend(findings_of(|r| r.warns_when_delivered));
     finding::report(sent, received, findings)
 }
 

@@ -33,6 +33,7 @@
 pub mod cause;
 pub mod causes;
 pub mod compare;
+mod compare_ike;
 mod engine;
 mod facts;
 mod finding;

@@ -174,6 +174,79 @@ impl Side {
     fn e(self) -> SideEvidence {
         self.0
     }
+    fn ike(mut self, view: IkeView) -> Self {
+        self.0.ike = Some(view);
+        self
+    }
+}
+
+/// A strongSwan view with connection `host` (child `flow`) whose configured selectors cover the
+/// test flow (`covers`), and optionally its installed CHILD_SA (negotiated selectors cover the
+/// flow or not).
+fn ike_view(covers: bool, child: Option<bool>) -> IkeView {
+    IkeView {
+        daemon: "strongswan".into(),
+        version: Some("5.9.8".into()),
+        source: "/var/run/charon.vici".into(),
+        connections: vec![IkeConnection {
+            name: "host".into(),
+            local_addrs: vec!["10.99.1.1".into()],
+            remote_addrs: vec!["10.99.1.2".into()],
+            children: vec![IkeChildConfig {
+                name: "flow".into(),
+                mode: "TRANSPORT".into(),
+                local_ts: vec!["dynamic".into()],
+                remote_ts: vec!["dynamic".into()],
+                covers_flow: Some(covers),
+            }],
+        }],
+        ike_sas: child
+            .map(|covers_flow| IkeSaInfo {
+                name: "host".into(),
+                state: "ESTABLISHED".into(),
+                established: true,
+                child_sas: vec![ChildSaInfo {
+                    name: "flow".into(),
+                    state: "INSTALLED".into(),
+                    installed: true,
+                    reqid: Some(7),
+                    spi_in: Some("0xc1000001".into()),
+                    spi_out: Some("0xc2000002".into()),
+                    local_ts: vec!["10.99.1.1/32[udp/6000]".into()],
+                    remote_ts: vec!["10.99.1.2/32[udp/6000]".into()],
+                    in_kernel: Some(true),
+                    covers_flow: Some(covers_flow),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn ike_failed(reason: &str) -> IkeView {
+    IkeView {
+        failures: vec![IkeFailure {
+            reason: reason.into(),
+            connection: Some("host".into()),
+            detail: format!("received {reason} notify error"),
+        }],
+        ..ike_view(true, None)
+    }
+}
+
+fn ike_join(cause: &str) -> IkeView {
+    IkeView {
+        kernel_join: vec![IkeJoinFinding {
+            cause: cause.into(),
+            connection: None,
+            summary: format!("{cause} seen by the join"),
+            evidence: vec!["esp 10.99.1.1 -> 10.99.1.2 spi 0xc3000003 reqid 9".into()],
+        }],
+        ..ike_view(true, Some(true))
+    }
 }
 
 fn sa(mode: &str, encap: bool) -> Sa {
@@ -1130,6 +1203,41 @@ fn verdict_table() -> Vec<(&'static str, Vec<SideEvidence>, CauseId)> {
             lost(sender("a"), receiver("b").counter("Ip.InReceives", 5)),
             UnknownDrop,
         ),
+        (
+            "ike connection down, datagrams delivered in clear",
+            vec![
+                sender("a")
+                    .sent(5, 5)
+                    .ike(ike_failed("NO_PROPOSAL_CHOSEN"))
+                    .e(),
+                receiver("b").listened(5).e(),
+            ],
+            IkeNotEstablished,
+        ),
+        (
+            "ike selectors narrowed, datagrams delivered in clear",
+            vec![
+                sender("a").sent(5, 5).ike(ike_view(true, Some(false))).e(),
+                receiver("b").listened(5).e(),
+            ],
+            IkeTsMismatch,
+        ),
+        (
+            "ike child sa missing from the kernel",
+            lost(
+                sender("a").ike(ike_join("ike-child-sa-not-in-kernel")),
+                receiver("b"),
+            ),
+            IkeChildSaNotInKernel,
+        ),
+        (
+            "kernel sa without ike",
+            lost(
+                sender("a").ike(ike_join("kernel-sa-without-ike")),
+                receiver("b"),
+            ),
+            KernelSaWithoutIke,
+        ),
     ]
 }
 
@@ -1306,4 +1414,68 @@ mod flows {
             "{r:#?}"
         );
     }
+}
+
+#[test]
+fn an_ike_connection_down_makes_a_delivered_flow_unhealthy() {
+    let r = diagnose(&[
+        sender("a")
+            .sent(5, 5)
+            .ike(ike_failed("NO_PROPOSAL_CHOSEN"))
+            .e(),
+        receiver("b").listened(5).e(),
+    ]);
+    assert_eq!(r.verdict, "ike-not-established", "{r:#?}");
+    assert!(!r.healthy);
+    let f = &r.findings[0];
+    assert!(f.summary.contains("NO_PROPOSAL_CHOSEN"), "{}", f.summary);
+    assert!(f.summary.contains("in clear"), "{}", f.summary);
+    assert!(f.evidence.iter().any(|e| e.text.contains("received 5")));
+    assert!(r.findings.iter().all(|f| f.cause != "delivered"));
+}
+
+#[test]
+fn an_ike_view_that_protects_the_flow_or_does_not_cover_it_keeps_delivered() {
+    for view in [ike_view(true, Some(true)), ike_view(false, None)] {
+        let r = diagnose(&[
+            sender("a").sent(5, 5).ike(view).e(),
+            receiver("b").listened(5).e(),
+        ]);
+        assert_eq!(r.verdict, "delivered", "{r:#?}");
+        assert!(r.healthy);
+        assert_eq!(r.findings.len(), 1, "{r:#?}");
+    }
+    // Without a reason from the daemon: the IKE_SA's state, or `unknown`.
+    let r = diagnose(&[
+        sender("a").sent(5, 5).ike(ike_view(true, None)).e(),
+        receiver("b").listened(5).e(),
+    ]);
+    assert!(r.findings[0].summary.contains("reason: unknown"), "{r:#?}");
+}
+
+#[test]
+fn a_kernel_sa_without_ike_is_a_warning_next_to_a_delivered_flow() {
+    let r = diagnose(&[
+        sender("a")
+            .sent(5, 5)
+            .ike(ike_join("kernel-sa-without-ike"))
+            .e(),
+        receiver("b").listened(5).e(),
+    ]);
+    assert_eq!(r.verdict, "delivered", "{r:#?}");
+    assert!(r.healthy);
+    let w = r
+        .findings
+        .iter()
+        .find(|f| f.cause == "kernel-sa-without-ike")
+        .expect("the warning is shown");
+    assert!(w.summary.contains("delivered"), "{}", w.summary);
+}
+
+#[test]
+fn old_evidence_without_an_ike_view_still_loads() {
+    let side: SideEvidence = serde_json::from_str(r#"{"namespace":"a","role":"sender"}"#).unwrap();
+    assert!(side.ike.is_none());
+    let text = serde_json::to_string(&side).unwrap();
+    assert!(!text.contains("\"ike\""), "{text}");
 }

@@ -13,7 +13,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 mod flows;
+mod ike;
 mod traffic;
+
+pub use ike::{
+    ChildSaInfo, IkeChildConfig, IkeConnection, IkeFailure, IkeJoinFinding, IkeSaInfo, IkeView,
+};
 
 /// Version of the evidence file format written by `diagnose --save-evidence`.
 pub const EVIDENCE_VERSION: u32 = 1;
@@ -64,6 +69,9 @@ pub struct SideEvidence {
     /// bound on each here (an IKE daemon keeps its UDP_ENCAP_ESPINUDP socket on 4500).
     #[serde(default)]
     pub encap_sockets: Option<Vec<EncapSocket>>,
+    /// The IKE daemon's view, when one was reachable on this side (`diagnose --ike`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ike: Option<IkeView>,
     /// RFC 3339 time the window closed.
     #[serde(default)]
     pub collected_at: String,

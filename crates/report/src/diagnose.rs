@@ -238,6 +238,12 @@ pub fn compare_human(c: &xfrmdiag_diagnose::Comparison, paint: Paint) -> String 
             out.push_str(&format!("  {line}\n"));
         }
     }
+    if !c.ike_checks.is_empty() {
+        out.push_str(&format!("\n{}\n", paint.bold("IKE CHILD_SAs")));
+        for line in &c.ike_checks {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
     out
 }
 
@@ -255,6 +261,7 @@ pub fn compare_json(c: &xfrmdiag_diagnose::Comparison) -> Value {
         "sa_pairs": c.sa_pairs,
         "unmatched_sas": c.unmatched_sas,
         "policy_checks": c.policy_checks,
+        "ike_checks": c.ike_checks,
     })
 }
 

@@ -14,6 +14,7 @@ use crate::facts::Facts;
 use crate::finding::EvidenceItem;
 
 mod gateway;
+mod ike;
 mod outcome;
 mod policy;
 mod receiver;
@@ -29,6 +30,7 @@ pub const FAMILIES: &[(&str, &[Rule])] = &[
     ("sa", sa::RULES),
     ("policy", policy::RULES),
     ("gateway", gateway::RULES),
+    ("ike", ike::RULES),
     ("receiver", receiver::RULES),
 ];
 
@@ -60,6 +62,12 @@ pub struct Rule {
     pub healthy: bool,
     /// Only `compare` (two hosts' SAs side by side) can name it.
     pub compare_only: bool,
+    /// A finding means the flow should have been protected and was not: when the datagrams
+    /// arrived anyway they arrived in clear, so it outranks `delivered` (clear text is never
+    /// healthy).
+    pub clear_text: bool,
+    /// Shown next to `delivered` without making a delivered flow unhealthy.
+    pub warns_when_delivered: bool,
 }
 
 /// Decides whether a candidate finding stands; may add evidence or change its summary.
@@ -82,6 +90,8 @@ impl Rule {
             judge: None,
             healthy: false,
             compare_only: false,
+            clear_text: false,
+            warns_when_delivered: false,
         }
     }
 }
