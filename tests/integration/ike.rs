@@ -309,3 +309,91 @@ fn root_diagnose_explicit_ike_without_a_daemon_is_a_hole_not_an_error() {
     );
     assert!(saved["sides"][0].get("ike").is_none());
 }
+
+#[test]
+fn compare_lines_up_both_daemons_child_sas_with_both_kernels() {
+    use xfrmdiag_diagnose::evidence::*;
+    // Host A's outbound SPI is B's inbound one; B's kernel lost it, B's daemon still lists it.
+    let host = |name: &str, spis: (&str, &str), kernel: &[&str]| EvidenceFile {
+        xfrmdiag_evidence: EVIDENCE_VERSION,
+        sides: vec![SideEvidence {
+            namespace: name.into(),
+            inventory: Some(Inventory {
+                sas: Some(
+                    kernel
+                        .iter()
+                        .map(|spi| Sa {
+                            spi: spi.to_string(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            ike: Some(IkeView {
+                daemon: "strongswan".into(),
+                ike_sas: vec![IkeSaInfo {
+                    name: "host".into(),
+                    state: "ESTABLISHED".into(),
+                    established: true,
+                    child_sas: vec![ChildSaInfo {
+                        name: "flow".into(),
+                        state: "INSTALLED".into(),
+                        installed: true,
+                        spi_in: Some(spis.0.into()),
+                        spi_out: Some(spis.1.into()),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+    };
+    let a = host(
+        "hostA",
+        ("0xc1000001", "0xc2000002"),
+        &["0xc1000001", "0xc2000002"],
+    );
+    let b = host("hostB", ("0xc2000002", "0xc1000001"), &["0xc1000001"]);
+    let dir = std::env::temp_dir().join(format!("xfrmdiag-ikecmp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pa, pb) = (dir.join("a.json"), dir.join("b.json"));
+    std::fs::write(&pa, serde_json::to_string(&a).unwrap()).unwrap();
+    std::fs::write(&pb, serde_json::to_string(&b).unwrap()).unwrap();
+    let out = run(&[
+        "compare",
+        pa.to_str().unwrap(),
+        pb.to_str().unwrap(),
+        "--json",
+    ]);
+    let human = run(&["compare", pa.to_str().unwrap(), pb.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let v = json(&out);
+    let checks: Vec<String> = v["ike_checks"]
+        .as_array()
+        .expect("ike_checks")
+        .iter()
+        .map(|l| l.as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        checks.iter().any(
+            |l| l.starts_with("differs: hostA's CHILD_SA host/flow out 0xc2000002")
+                && l.contains("hostB's daemon has it as host/flow in")
+                && l.contains("only hostA's kernel holds it")
+        ),
+        "{checks:#?}"
+    );
+    assert!(
+        checks
+            .iter()
+            .any(|l| l.starts_with("ok: hostB's CHILD_SA host/flow out 0xc1000001")),
+        "{checks:#?}"
+    );
+    assert!(
+        stdout(&human).contains("IKE CHILD_SAs"),
+        "{}",
+        stdout(&human)
+    );
+}
