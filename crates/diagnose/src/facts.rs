@@ -61,11 +61,15 @@ impl<'a> Facts<'a> {
     /// test elsewhere on the machine drops there too); with net.ipv4.ip_forward = 0 this namespace
     /// never calls ip_forward, so an IPv4 forward drop is someone else's. Unknown sysctl: it may
     /// be ours.
+    ///
+    /// The flow's address family rules out the other family's forward path: an IPv4 flow never
+    /// runs ip6_forward (seen with a concurrent IPv6 router test while an IPv4 flow was lost).
     pub fn forward_drop_could_be_here(&self, side: &SideEvidence) -> bool {
         let forwards_ipv4 = side.sysctls.as_ref().and_then(|s| s.ip_forward) != Some(0);
+        let v6 = self.sides.iter().find_map(flow_dst).map(|d| d.is_ipv6());
         self.drops.iter().any(|(_, d)| match d.symbol() {
-            "ip_forward" => forwards_ipv4,
-            "ip6_forward" => true,
+            "ip_forward" => forwards_ipv4 && v6 != Some(true),
+            "ip6_forward" => v6 != Some(false),
             _ => false,
         })
     }

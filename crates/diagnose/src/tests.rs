@@ -1479,3 +1479,18 @@ fn old_evidence_without_an_ike_view_still_loads() {
     let text = serde_json::to_string(&side).unwrap();
     assert!(!text.contains("\"ike\""), "{text}");
 }
+
+#[test]
+fn an_ipv6_forward_drop_elsewhere_does_not_claim_an_ipv4_flow() {
+    // Seen with an IPv6 router test running at once: this IPv4 receiver (ip_forward = 0) counted
+    // XfrmInTmplMismatch for plain traffic while another namespace dropped at ip6_forward.
+    let r = lost_at_receiver(|s| {
+        s.counter("XfrmInTmplMismatch", 5)
+            .drop("NOT_SPECIFIED", "ip6_forward+0x642", 5)
+            .sysctls(Sysctls {
+                ip_forward: Some(0),
+                ..Default::default()
+            })
+    });
+    assert_eq!(r.verdict, "policy-template-mismatch", "{r:#?}");
+}
