@@ -340,7 +340,10 @@ run_ike_scenario() {
 	want_verdict=$(ike_opt "expect verdict" "")
 	if [ -n "$want_verdict" ]; then
 		phase "diagnose"
-		"$XD" -n "$NS_A" diagnose --send "udp:$B:$(ike_opt port 5555)" --count 3 --peer-netns "$NS_B" --json </dev/null >/tmp/diag.out 2>&1
+		# each side's daemon joins the evidence (its socket is per namespace, not the default)
+		"$XD" -n "$NS_A" diagnose --send "udp:$B:$(ike_opt port 5555)" --count 3 --peer-netns "$NS_B" \
+			--ike "$DAEMON" --ike-socket "$(ike_socket a)" --peer-ike-socket "$(ike_socket b)" \
+			--json </dev/null >/tmp/diag.out 2>&1
 		got=$(grep -oE '"verdict" *: *"[^"]*"' /tmp/diag.out | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/')
 		gap=$(ike_opt known_gap "")
 		if [ "$got" = "$want_verdict" ]; then

@@ -77,24 +77,29 @@ fn covers(ts: &[TrafficSelector], flow: &xfrmdiag_ike::Flow) -> bool {
 }
 
 /// Configured selectors, with `dynamic` standing for the connection's addresses (`%any` and
-/// names: any address). None when one cannot be read.
+/// names: any address), its protocol/port part kept (`dynamic[udp/5555]`, as transport-mode
+/// connections write it). None when one cannot be read.
 fn configured(ts: &[String], addrs: &[String]) -> Option<Vec<TrafficSelector>> {
-    let any = || {
+    let any = |suffix: &str| {
         ["0.0.0.0/0", "::/0"]
             .iter()
-            .filter_map(|t| TrafficSelector::parse_strongswan(t))
+            .filter_map(|net| TrafficSelector::parse_strongswan(&format!("{net}{suffix}")))
             .collect::<Vec<_>>()
     };
     let mut out = Vec::new();
     for t in ts {
-        if t == "dynamic" || t == "%any" {
+        let (net, suffix) = match t.find('[') {
+            Some(i) => t.split_at(i),
+            None => (t.as_str(), ""),
+        };
+        if net == "dynamic" || net == "%any" {
             if addrs.is_empty() {
-                out.extend(any());
+                out.extend(any(suffix));
             }
             for a in addrs {
-                match TrafficSelector::parse_strongswan(a) {
+                match TrafficSelector::parse_strongswan(&format!("{a}{suffix}")) {
                     Some(s) => out.push(s),
-                    None => out.extend(any()),
+                    None => out.extend(any(suffix)),
                 }
             }
         } else {
@@ -216,5 +221,12 @@ mod tests {
         let ts = configured(&["10.77.0.0/24[udp/6000]".into()], &[]).unwrap();
         assert!(covers(&ts, &flow));
         assert!(configured(&["not a selector".into()], &[]).is_none());
+        // transport mode (vm-tests' ike-* scenarios): `dynamic` with a protocol and port
+        let ts = configured(&["dynamic[udp/6000]".into()], &["10.77.0.2".into()]).unwrap();
+        assert!(covers(&ts, &flow));
+        let ts = configured(&["dynamic[udp/7000]".into()], &["10.77.0.2".into()]).unwrap();
+        assert!(!covers(&ts, &flow));
+        let ts = configured(&["dynamic[udp/6000]".into()], &["%any".into()]).unwrap();
+        assert!(covers(&ts, &flow));
     }
 }
