@@ -140,7 +140,21 @@ gateway_sides() {
 gateways_down() {
 	ip netns del "$NS_GL" 2>/dev/null
 	ip netns del "$NS_GR" 2>/dev/null
+	unload_tunnel_modules
 	return 0
+}
+
+# ip_vti and xfrm_interface register IPIP handlers (tunnel4): while they are loaded, a tunnel-mode
+# packet decrypted by a transport SA goes back into xfrm_input (XfrmInNoStates) instead of dying
+# as IP_NOPROTO (measured on 6.1 and 6.12). Later scenarios expect the kernel as /init left it.
+unload_tunnel_modules() {
+	local try
+	for try in 1 2 3 4 5; do
+		modprobe -r ip_vti ip6_vti xfrm_interface 2>/dev/null && break
+		sleep 1 # the namespaces' devices go away asynchronously
+	done
+	lsmod 2>/dev/null | grep -qE '^(ip_vti|ip6_vti|xfrm_interface) ' && echo "  (tunnel modules still loaded after try $try)"
+	GATEWAY_MODULES_LOADED=no
 }
 
 # Checks only this topology has: the gateways' SAs and policies through xfrmdiag, with no key hex
