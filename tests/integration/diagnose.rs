@@ -875,7 +875,7 @@ fn root_application_not_reading_is_socket_buffer_full() {
     let (code, v) = diagnose_pair(
         &p,
         &p.b_v4,
-        &["--count", "50", "--size", "1200", "--interval", "0"],
+        &["--count", "50", "--size", "1200", "--interval", "0ms"],
     );
     assert_eq!(v["verdict"], "socket-buffer-full", "{v:#}");
     assert_eq!(v["findings"][0]["confidence"], "certain");

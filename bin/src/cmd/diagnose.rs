@@ -72,14 +72,16 @@ pub struct Args {
     /// MTU), want (kernel default) or dont.
     #[arg(long, value_name = "MODE", help_heading = "Test traffic")]
     pub pmtu: Option<xfrmdiag_traffic::Pmtu>,
-    /// Pause between datagrams, in milliseconds.
+    /// Pause between datagrams (ICMP echo requests): `20ms`, `1s` (a bare number is seconds);
+    /// `0` sends them back to back.
     #[arg(
         long,
-        value_name = "MS",
-        default_value_t = 20,
+        value_name = "DUR",
+        default_value = "20ms",
+        value_parser = xfrmdiag_duration::parse_pause_arg,
         help_heading = "Test traffic"
     )]
-    pub interval: u64,
+    pub interval: Duration,
     /// How long to wait for the datagrams (e.g. 2s, 500ms).
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = xfrmdiag_duration::parse_arg)]
     pub window: Duration,
@@ -231,7 +233,7 @@ fn run_with_ssh_peer(
             "--peer needs --send udp:DST:PORT: the peer listens for what this side sends (tcp and icmp flows work with --peer-netns, not yet with --peer)"
         );
     };
-    let sending = Duration::from_millis(args.interval) * send.count;
+    let sending = args.interval * send.count;
     let req = peer_ssh::PeerRequest {
         target,
         xfrmdiag: &args.peer_xfrmdiag,
@@ -363,7 +365,7 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
                 dst,
                 count,
                 size: args.size,
-                interval: Duration::from_millis(args.interval),
+                interval: args.interval,
                 wait: args.window,
             };
             return Ok(TestPlan::icmp_flow(
@@ -382,7 +384,7 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
             count,
             size: args.size,
             sport: args.sport,
-            interval: Duration::from_millis(args.interval),
+            interval: args.interval,
             pmtu: args.pmtu,
         };
         let mut plan = TestPlan::udp_flow(
