@@ -104,25 +104,7 @@ fn root_plain_udp_into_inbound_esp_policy_is_template_mismatch() {
     let Some(p) = pair("root_plain_udp_into_inbound_esp_policy_is_template_mismatch") else {
         return;
     };
-    p.b.ip(&[
-        "xfrm",
-        "policy",
-        "add",
-        "src",
-        &p.a_v4,
-        "dst",
-        &p.b_v4,
-        "proto",
-        "udp",
-        "dir",
-        "in",
-        "tmpl",
-        "proto",
-        "esp",
-        "mode",
-        "transport",
-    ])
-    .unwrap();
+    require_esp(&p.b, "in", &p.a_v4, &p.b_v4, "udp");
     let (code, v) = diagnose_pair(&p, &p.b_v4, &[]);
     assert_eq!(v["verdict"], "policy-template-mismatch", "{v:#}");
     assert_eq!(v["findings"][0]["confidence"], "certain");
@@ -154,25 +136,7 @@ fn root_outbound_template_without_sa_is_no_outbound_sa() {
     let Some(p) = pair("root_outbound_template_without_sa_is_no_outbound_sa") else {
         return;
     };
-    p.a.ip(&[
-        "xfrm",
-        "policy",
-        "add",
-        "src",
-        &p.a_v4,
-        "dst",
-        &p.b_v4,
-        "proto",
-        "udp",
-        "dir",
-        "out",
-        "tmpl",
-        "proto",
-        "esp",
-        "mode",
-        "transport",
-    ])
-    .unwrap();
+    require_esp(&p.a, "out", &p.a_v4, &p.b_v4, "udp");
     let (code, v) = diagnose_pair(&p, &p.b_v4, &[]);
     assert_eq!(v["verdict"], "no-outbound-sa", "{v:#}");
     assert_evidence(&v, "XfrmOutNoStates +5");
@@ -1213,25 +1177,7 @@ mod peer_ssh {
         assert_eq!(out.status.code(), Some(0));
 
         // The classic fault on the far host, seen from here.
-        p.b.ip(&[
-            "xfrm",
-            "policy",
-            "add",
-            "src",
-            &p.a_v4,
-            "dst",
-            &p.b_v4,
-            "proto",
-            "udp",
-            "dir",
-            "in",
-            "tmpl",
-            "proto",
-            "esp",
-            "mode",
-            "transport",
-        ])
-        .unwrap();
+        require_esp(&p.b, "in", &p.a_v4, &p.b_v4, "udp");
         let out = diagnose_over_ssh(port_for_this_run(0), &p, &s, "client", me);
         let v = json(&out);
         assert_eq!(v["verdict"], "policy-template-mismatch", "{v:#}");

@@ -98,25 +98,7 @@ fn root_tcp_into_a_require_esp_policy_dies_at_the_handshake() {
     };
     let listen = TcpListen::bind(&p.b.netns(), 0).expect("listen in b");
     let port = listen.port();
-    p.b.ip(&[
-        "xfrm",
-        "policy",
-        "add",
-        "dir",
-        "in",
-        "src",
-        &p.a_v4,
-        "dst",
-        &p.b_v4,
-        "proto",
-        "tcp",
-        "tmpl",
-        "proto",
-        "esp",
-        "mode",
-        "transport",
-    ])
-    .expect("inbound require-ESP policy");
+    require_esp(&p.b, "in", &p.a_v4, &p.b_v4, "tcp");
     let (sent, mismatches) = grew(&p.b, "XfrmInTmplMismatch", || {
         send_tcp(
             &p.a.netns(),
@@ -150,25 +132,7 @@ fn root_icmp_blocked_by_policies_is_counted() {
         return;
     };
     // The receiver requires ESP for ICMP: the clear echo requests die on arrival.
-    p.b.ip(&[
-        "xfrm",
-        "policy",
-        "add",
-        "dir",
-        "in",
-        "src",
-        &p.a_v4,
-        "dst",
-        &p.b_v4,
-        "proto",
-        "icmp",
-        "tmpl",
-        "proto",
-        "esp",
-        "mode",
-        "transport",
-    ])
-    .expect("inbound require-ESP policy");
+    require_esp(&p.b, "in", &p.a_v4, &p.b_v4, "icmp");
     let (r, mismatches) = grew(&p.b, "XfrmInTmplMismatch", || {
         send_icmp(&p.a.netns(), &icmp_to(&p.b_v4)).expect("ping")
     });
@@ -330,25 +294,7 @@ fn root_diagnose_tcp_and_icmp_flows_end_to_end() {
     );
     assert!(v.to_string().contains("ECONNREFUSED"), "{v:#}");
     // ICMP into a require-ESP inbound policy.
-    p.b.ip(&[
-        "xfrm",
-        "policy",
-        "add",
-        "dir",
-        "in",
-        "src",
-        &p.a_v4,
-        "dst",
-        &p.b_v4,
-        "proto",
-        "icmp",
-        "tmpl",
-        "proto",
-        "esp",
-        "mode",
-        "transport",
-    ])
-    .expect("inbound require-ESP policy");
+    require_esp(&p.b, "in", &p.a_v4, &p.b_v4, "icmp");
     let (code, v) = diagnose(&p, &format!("icmp:{}", p.b_v4), &[]);
     assert_eq!(code, 1, "{v:#}");
     assert_eq!(v["verdict"], "policy-template-mismatch", "{v:#}");

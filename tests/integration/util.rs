@@ -207,3 +207,16 @@ pub fn assert_success(out: &Output) {
         stderr(out)
     );
 }
+
+/// Makes `ns` require ESP (transport mode) for `proto` traffic from `src` to `dst` in direction
+/// `dir` (`in` or `out`): `ip xfrm policy add src SRC dst DST proto PROTO dir DIR tmpl proto esp
+/// mode transport`. Clear traffic of that flow then dies at the policy check (inbound:
+/// XfrmInTmplMismatch) or for want of an SA (outbound: XfrmOutNoStates).
+pub fn require_esp(ns: &ScratchNetns, dir: &str, src: &str, dst: &str, proto: &str) {
+    let policy = format!(
+        "xfrm policy add src {src} dst {dst} proto {proto} dir {dir} tmpl proto esp mode transport"
+    );
+    let args: Vec<&str> = policy.split_whitespace().collect();
+    ns.ip(&args)
+        .unwrap_or_else(|e| panic!("require-ESP policy ({policy}): {e}"));
+}
