@@ -1,7 +1,6 @@
 //! `xfrmdiag diagnose`: inventory, counters before, trace on, test traffic, counters after,
 //! trace off — then the pure decision names the cause.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -305,23 +304,14 @@ pub fn print_report(
     report: &Report,
     sides: &[SideEvidence],
 ) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    if global.json {
-        let v = xfrmdiag_report::diagnose::json(report, sides);
-        serde_json::to_writer_pretty(&mut stdout, &v)?;
-        writeln!(stdout)?;
-    } else {
-        let paint = xfrmdiag_report::diagnose::Paint {
-            color: output::use_color(global),
-        };
-        write!(
-            stdout,
-            "{}",
-            xfrmdiag_report::diagnose::human(report, sides, paint)
-        )?;
-    }
-    stdout.flush()?;
-    Ok(())
+    let paint = xfrmdiag_report::diagnose::Paint {
+        color: output::use_color(global),
+    };
+    output::print_result(
+        global,
+        || xfrmdiag_report::diagnose::json(report, sides),
+        || xfrmdiag_report::diagnose::human(report, sides, paint),
+    )
 }
 
 pub fn save_evidence(path: &std::path::Path, sides: &[SideEvidence]) -> anyhow::Result<()> {

@@ -1,7 +1,6 @@
 //! `xfrmdiag ike`: the IKE daemon's view (strongSwan over vici, Libreswan over whack) joined
 //! with the kernel's SAs and policies, and the IKE findings.
 
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -89,14 +88,11 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let report = xfrmdiag_ike::inspect(&ns, &source, flow)?;
-    let mut out = std::io::stdout().lock();
-    if global.json {
-        serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from)?;
-        out.write_all(b"\n")?;
-    } else {
-        out.write_all(xfrmdiag_ike::render::report_text(&report).as_bytes())?;
-    }
-    out.flush()?;
+    crate::output::print_result(
+        global,
+        || &report,
+        || xfrmdiag_ike::render::report_text(&report),
+    )?;
     Ok(if report.findings.is_empty() {
         Status::Ok
     } else {

@@ -13,6 +13,8 @@ use xfrmdiag_netns::Netns;
 pub use ike::{read_ike, IkeMode, IkeRequest};
 use xfrmdiag_traffic::{Listener, Observer, SendOptions};
 
+use crate::flows::{receiver_side, two_sides};
+
 pub mod convert;
 mod early;
 pub mod flows;
@@ -112,34 +114,16 @@ impl TestPlan {
             port,
             sport: send.sport,
         };
-        let receive = receiver.map(|netns| SidePlan {
-            netns,
-            role: Role::Receiver,
-            action: if observe {
-                Action::Observe(port)
-            } else {
-                Action::Listen {
-                    port,
-                    expected: Some(count),
-                }
-            },
-            flow: Some(Flow {
-                dst: None,
-                ..flow.clone()
-            }),
-        });
-        let send = SidePlan {
-            netns: sender,
-            role: Role::Sender,
-            action: Action::Send(send),
-            flow: Some(flow),
+        let action = if observe {
+            Action::Observe(port)
+        } else {
+            Action::Listen {
+                port,
+                expected: Some(count),
+            }
         };
-        TestPlan {
-            sides: std::iter::once(send).chain(receive).collect(),
-            window,
-            trace,
-            full_window: false,
-        }
+        let receive = receiver.map(|netns| receiver_side(netns, action, &flow));
+        two_sides(sender, Action::Send(send), flow, receive, window, trace)
     }
 }
 
