@@ -594,6 +594,73 @@ fn tunnel_into_transport_is_mode_mismatch_via_unknown_protos() {
     );
 }
 
+/// With ip_vti or xfrm_interface loaded the inner IPIP packet goes back into xfrm_input and
+/// counts XfrmInNoStates (docs/kernel-notes.md): the SA pair, not the counter, decides.
+#[test]
+fn tunnel_into_transport_with_an_ipip_handler_is_mode_mismatch_not_no_inbound_sa() {
+    let r = diagnose(&[
+        sender("a").sent(5, 5).sa(sa("tunnel", false)).e(),
+        receiver("b")
+            .listened(0)
+            .counter("XfrmInNoStates", 5)
+            .audit("xfrm_audit_state_notfound", 5)
+            .sa(sa("transport", false))
+            .e(),
+    ]);
+    assert_verdict(
+        &r,
+        "sa-mode-mismatch",
+        Confidence::Certain,
+        &["XfrmInNoStates +5", "mode transport", "mode tunnel"],
+    );
+    assert!(
+        r.findings.iter().all(|f| f.cause != "no-inbound-sa"),
+        "{r:#?}"
+    );
+    // The other way round (transport sender, tunnel receiver) reads the same from the pair.
+    let r = diagnose(&[
+        sender("a").sent(5, 5).sa(sa("transport", false)).e(),
+        receiver("b")
+            .listened(0)
+            .counter("XfrmInNoStates", 5)
+            .sa(sa("tunnel", false))
+            .e(),
+    ]);
+    assert_eq!(r.verdict, "sa-mode-mismatch", "{r:#?}");
+}
+
+#[test]
+fn no_states_with_agreeing_modes_or_one_side_only_stays_no_inbound_sa() {
+    let same_mode = diagnose(&[
+        sender("a").sent(5, 5).sa(sa("tunnel", false)).e(),
+        receiver("b")
+            .listened(0)
+            .counter("XfrmInNoStates", 5)
+            .sa(sa("tunnel", false))
+            .e(),
+    ]);
+    assert_eq!(same_mode.verdict, "no-inbound-sa", "{same_mode:#?}");
+    let receiver_only = diagnose(&[receiver("b")
+        .listened(0)
+        .counter("XfrmInNoStates", 5)
+        .sa(sa("transport", false))
+        .e()]);
+    assert_eq!(receiver_only.verdict, "no-inbound-sa", "{receiver_only:#?}");
+    let other_spi = {
+        let mut far = sa("tunnel", false);
+        far.spi = "0x00002000".into();
+        diagnose(&[
+            sender("a").sent(5, 5).sa(far).e(),
+            receiver("b")
+                .listened(0)
+                .counter("XfrmInNoStates", 5)
+                .sa(sa("transport", false))
+                .e(),
+        ])
+    };
+    assert_eq!(other_spi.verdict, "no-inbound-sa", "{other_spi:#?}");
+}
+
 #[test]
 fn unknown_protos_without_a_transport_sa_is_not_called_mode_mismatch() {
     let r = lost_at_receiver(|s| s.counter("Ip.InUnknownProtos", 5));
@@ -1113,6 +1180,17 @@ fn verdict_table() -> Vec<(&'static str, Vec<SideEvidence>, CauseId)> {
             lost(
                 sender("a"),
                 receiver("b").counter("XfrmInStateModeError", 5),
+            ),
+            SaModeMismatch,
+        ),
+        (
+            "tunnel into transport with an IPIP handler loaded",
+            lost(
+                sender("a").sa(sa("tunnel", false)),
+                receiver("b")
+                    .counter("XfrmInNoStates", 5)
+                    .audit("xfrm_audit_state_notfound", 5)
+                    .sa(sa("transport", false)),
             ),
             SaModeMismatch,
         ),
