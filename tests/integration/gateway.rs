@@ -300,63 +300,15 @@ fn root_diagnose_tcp_and_icmp_flows_end_to_end() {
     assert_eq!(v["verdict"], "policy-template-mismatch", "{v:#}");
 }
 
-/// a — gw — b: two /24s routed through a forwarding namespace.
-struct Routed {
-    a: ScratchNetns,
-    gw: ScratchNetns,
-    b: ScratchNetns,
-    b_ip: String,
-}
-
-fn routed(test: &str) -> Option<Routed> {
-    if !can_use_netns(test) {
-        return None;
-    }
-    let a = ScratchNetns::new("xd-gwr-a").unwrap();
-    let gw = ScratchNetns::new("xd-gwr-g").unwrap();
-    let b = ScratchNetns::new("xd-gwr-b").unwrap();
-    let n = std::process::id() % 200 + 20;
-    let (a_ip, ga_ip) = (format!("10.96.{n}.1"), format!("10.96.{n}.254"));
-    let (b_ip, gb_ip) = (format!("10.95.{n}.1"), format!("10.95.{n}.254"));
-    for (ns, peer) in [(&a, "to-a"), (&b, "to-b")] {
-        ns.ip(&[
-            "link",
-            "add",
-            "eth0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            peer,
-            "netns",
-            gw.name(),
-        ])
-        .unwrap();
-    }
-    for (ns, dev, addr) in [
-        (&a, "eth0", &a_ip),
-        (&gw, "to-a", &ga_ip),
-        (&b, "eth0", &b_ip),
-        (&gw, "to-b", &gb_ip),
-    ] {
-        ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", dev])
-            .unwrap();
-        ns.ip(&["link", "set", dev, "up"]).unwrap();
-    }
-    a.ip(&["route", "add", "default", "via", &ga_ip]).unwrap();
-    b.ip(&["route", "add", "default", "via", &gb_ip]).unwrap();
-    assert!(gw
-        .exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])
-        .unwrap()
-        .status
-        .success());
-    Some(Routed { a, gw, b, b_ip })
+/// The a — gw — b topology (util::routed), when this machine can make namespaces.
+fn routed_for(test: &str) -> Option<Routed> {
+    can_use_netns(test).then(|| routed("xd-gwr"))
 }
 
 #[test]
 fn root_forward_side_names_the_gateways_nft_rule_that_drops_the_flow() {
     let _tracefs = tracefs_shared();
-    let Some(r) = routed("root_forward_side_names_the_gateways_nft_rule_that_drops_the_flow")
+    let Some(r) = routed_for("root_forward_side_names_the_gateways_nft_rule_that_drops_the_flow")
     else {
         return;
     };
@@ -369,7 +321,7 @@ fn root_forward_side_names_the_gateways_nft_rule_that_drops_the_flow() {
             }
         }",
     );
-    let target = format!("udp:{}:5000", r.b_ip);
+    let target = format!("udp:{}:5000", r.b_v4);
     let out = run(&[
         "diagnose",
         "-n",
