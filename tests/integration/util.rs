@@ -216,9 +216,13 @@ pub fn require_esp(ns: &ScratchNetns, dir: &str, src: &str, dst: &str, proto: &s
     let policy = format!(
         "xfrm policy add src {src} dst {dst} proto {proto} dir {dir} tmpl proto esp mode transport"
     );
-    let args: Vec<&str> = policy.split_whitespace().collect();
-    ns.ip(&args)
-        .unwrap_or_else(|e| panic!("require-ESP policy ({policy}): {e}"));
+    ip_words(ns, &policy).unwrap_or_else(|e| panic!("require-ESP policy ({policy}): {e}"));
+}
+
+/// `ip -n NS` with the words of `line` (split on white space, no quoting: for fixed commands).
+pub fn ip_words(ns: &ScratchNetns, line: &str) -> std::io::Result<String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    ns.ip(&words)
 }
 
 /// a --- gw --- b: each end joined to a forwarding namespace `gw` by its own veth, IPv4 and IPv6,
