@@ -617,6 +617,22 @@ fn tunnel_into_transport_with_an_ipip_handler_is_mode_mismatch_not_no_inbound_sa
         r.findings.iter().all(|f| f.cause != "no-inbound-sa"),
         "{r:#?}"
     );
+    // Two hosts' reports may both name their side after the default namespace.
+    let same_name = |mut side: SideEvidence| {
+        side.namespace = "host".into();
+        side
+    };
+    let r = diagnose(&[
+        same_name(sender("a").sent(5, 5).sa(sa("tunnel", false)).e()),
+        same_name(
+            receiver("b")
+                .listened(0)
+                .counter("XfrmInNoStates", 5)
+                .sa(sa("transport", false))
+                .e(),
+        ),
+    ]);
+    assert_eq!(r.verdict, "sa-mode-mismatch", "{r:#?}");
     // The other way round (transport sender, tunnel receiver) reads the same from the pair.
     let r = diagnose(&[
         sender("a").sent(5, 5).sa(sa("transport", false)).e(),

@@ -275,7 +275,8 @@ fn mode_differs_across_sides(facts: &Facts, side: &SideEvidence, c: &mut Candida
     let here = sas(side);
     let mut mine = Vec::new();
     let mut theirs = Vec::new();
-    for other in facts.sides.iter().filter(|s| s.namespace != side.namespace) {
+    // Not by name: two hosts' sides may both be the default namespace.
+    for other in facts.sides.iter().filter(|s| !std::ptr::eq(*s, side)) {
         for far in sas(other) {
             let twin = here.iter().find(|near| {
                 near.spi == far.spi
