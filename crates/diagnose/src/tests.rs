@@ -594,19 +594,27 @@ fn tunnel_into_transport_is_mode_mismatch_via_unknown_protos() {
     );
 }
 
-/// With ip_vti or xfrm_interface loaded the inner IPIP packet goes back into xfrm_input and
-/// counts XfrmInNoStates (docs/kernel-notes.md): the SA pair, not the counter, decides.
-#[test]
-fn tunnel_into_transport_with_an_ipip_handler_is_mode_mismatch_not_no_inbound_sa() {
-    let r = diagnose(&[
-        sender("a").sent(5, 5).sa(sa("tunnel", false)).e(),
+/// The sender holds `far`, the receiver `near` and counts XfrmInNoStates for all 5 datagrams.
+fn no_states_between(far: Sa, near: Sa) -> [SideEvidence; 2] {
+    [
+        sender("a").sent(5, 5).sa(far).e(),
         receiver("b")
             .listened(0)
             .counter("XfrmInNoStates", 5)
             .audit("xfrm_audit_state_notfound", 5)
-            .sa(sa("transport", false))
+            .sa(near)
             .e(),
-    ]);
+    ]
+}
+
+/// With ip_vti or xfrm_interface loaded the inner IPIP packet goes back into xfrm_input and
+/// counts XfrmInNoStates (docs/kernel-notes.md): the SA pair, not the counter, decides.
+#[test]
+fn tunnel_into_transport_with_an_ipip_handler_is_mode_mismatch_not_no_inbound_sa() {
+    let r = diagnose(&no_states_between(
+        sa("tunnel", false),
+        sa("transport", false),
+    ));
     assert_verdict(
         &r,
         "sa-mode-mismatch",
@@ -618,62 +626,30 @@ fn tunnel_into_transport_with_an_ipip_handler_is_mode_mismatch_not_no_inbound_sa
         "{r:#?}"
     );
     // Two hosts' reports may both name their side after the default namespace.
-    let same_name = |mut side: SideEvidence| {
+    let mut sides = no_states_between(sa("tunnel", false), sa("transport", false));
+    for side in &mut sides {
         side.namespace = "host".into();
-        side
-    };
-    let r = diagnose(&[
-        same_name(sender("a").sent(5, 5).sa(sa("tunnel", false)).e()),
-        same_name(
-            receiver("b")
-                .listened(0)
-                .counter("XfrmInNoStates", 5)
-                .sa(sa("transport", false))
-                .e(),
-        ),
-    ]);
+    }
+    let r = diagnose(&sides);
     assert_eq!(r.verdict, "sa-mode-mismatch", "{r:#?}");
     // The other way round (transport sender, tunnel receiver) reads the same from the pair.
-    let r = diagnose(&[
-        sender("a").sent(5, 5).sa(sa("transport", false)).e(),
-        receiver("b")
-            .listened(0)
-            .counter("XfrmInNoStates", 5)
-            .sa(sa("tunnel", false))
-            .e(),
-    ]);
+    let r = diagnose(&no_states_between(
+        sa("transport", false),
+        sa("tunnel", false),
+    ));
     assert_eq!(r.verdict, "sa-mode-mismatch", "{r:#?}");
 }
 
 #[test]
 fn no_states_with_agreeing_modes_or_one_side_only_stays_no_inbound_sa() {
-    let same_mode = diagnose(&[
-        sender("a").sent(5, 5).sa(sa("tunnel", false)).e(),
-        receiver("b")
-            .listened(0)
-            .counter("XfrmInNoStates", 5)
-            .sa(sa("tunnel", false))
-            .e(),
-    ]);
+    let same_mode = diagnose(&no_states_between(sa("tunnel", false), sa("tunnel", false)));
     assert_eq!(same_mode.verdict, "no-inbound-sa", "{same_mode:#?}");
-    let receiver_only = diagnose(&[receiver("b")
-        .listened(0)
-        .counter("XfrmInNoStates", 5)
-        .sa(sa("transport", false))
-        .e()]);
+    let [_, receiver_only] = no_states_between(sa("tunnel", false), sa("transport", false));
+    let receiver_only = diagnose(&[receiver_only]);
     assert_eq!(receiver_only.verdict, "no-inbound-sa", "{receiver_only:#?}");
-    let other_spi = {
-        let mut far = sa("tunnel", false);
-        far.spi = "0x00002000".into();
-        diagnose(&[
-            sender("a").sent(5, 5).sa(far).e(),
-            receiver("b")
-                .listened(0)
-                .counter("XfrmInNoStates", 5)
-                .sa(sa("transport", false))
-                .e(),
-        ])
-    };
+    let mut other_spi = sa("tunnel", false);
+    other_spi.spi = "0x00002000".into();
+    let other_spi = diagnose(&no_states_between(other_spi, sa("transport", false)));
     assert_eq!(other_spi.verdict, "no-inbound-sa", "{other_spi:#?}");
 }
 
