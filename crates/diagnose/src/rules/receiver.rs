@@ -43,6 +43,8 @@ pub const RULES: &[Rule] = &[
             Signal::Drop("NO_SOCKET", "*"),
             // TCP: the SYN to a closed port is answered with a reset (measured on 6.18).
             Signal::Counter("Tcp.OutRsts"),
+            // The sender's side of that reset.
+            Signal::Errno("ECONNREFUSED"),
         ],
         supports: &[
             Signal::SharedCounter("Udp.InErrors"),
@@ -52,6 +54,7 @@ pub const RULES: &[Rule] = &[
             Signal::SharedCounter("Ip.OutDiscards"),
             Signal::SharedCounter("Ip6OutDiscards"),
         ],
+        judge: Some(no_socket),
         ..Rule::new(CauseId::NoSocket)
     },
     Rule {
@@ -133,4 +136,14 @@ fn firewall_drop(_: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
         c.summary = "an nftables rule that drops matched packets during the window".into();
     }
     true
+}
+
+/// A TCP sender resets its own connection when the test gives up on a stall: its Tcp.OutRsts is
+/// that reset, not a peer answering a SYN to a closed port.
+fn no_socket(_: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
+    let own_reset = matches!(&side.traffic, Some(crate::evidence::Traffic::Tcp(t)) if t.connected);
+    if own_reset {
+        c.hits.retain(|(s, _)| *s != Signal::Counter("Tcp.OutRsts"));
+    }
+    !c.hits.is_empty()
 }
