@@ -26,6 +26,8 @@ pub const RULES: &[Rule] = &[Rule {
         Signal::SharedCounter("Ip.FragFails"),
         Signal::SharedCounter("Ip6InTooBigErrors"),
     ],
+    // The rule that drops the ICMP on the router is this cause's evidence, not another cause.
+    excludes: &[CauseId::FirewallDrop],
     judge: Some(pmtu_blackhole),
     ..Rule::new(CauseId::PmtuBlackhole)
 }];
@@ -180,13 +182,15 @@ fn pmtu_blackhole(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool
         c.context([item("send", sender, text)]);
         c.context(retransmissions(sender));
     }
+    c.context(icmp_filtered(facts));
     if c.side.is_some() {
         c.summary = match &path {
             Some(p) => format!(
-                "{} drops packets over the path MTU of {} ({} B inside the tunnel, TCP MSS {}) and the ICMP \"fragmentation needed\" never reaches the sender: a PMTU black hole{}. Fix: clamp the MSS there (`tcp flags syn tcp option maxseg size set rt mtu`, or `set {}`), let the ICMP through, or set the senders' MTU to {}",
+                "{} drops packets over the path MTU of {} ({} B {}, TCP MSS {}) and the ICMP \"fragmentation needed\" never reaches the sender: a PMTU black hole{}. Fix: clamp the MSS there (`tcp flags syn tcp option maxseg size set rt mtu`, or `set {}`), let the ICMP through, or set the senders' MTU to {}",
                 side.namespace,
                 p.dev,
                 p.inner,
+                if p.esp.is_some() { "inside the tunnel" } else { "packets" },
                 p.mss,
                 stall.map_or(String::new(), |_| ": TCP stalled after the handshake".into()),
                 p.mss,
@@ -199,6 +203,28 @@ fn pmtu_blackhole(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool
         };
     }
     true
+}
+
+/// nftables rules on any side that dropped ICMP during the window: where the "fragmentation
+/// needed" went.
+fn icmp_filtered(facts: &Facts) -> Vec<EvidenceItem> {
+    let icmp = [
+        "icmp",
+        "frag-needed",
+        "packet-too-big",
+        "destination-unreachable",
+    ];
+    facts
+        .sides
+        .iter()
+        .flat_map(|s| s.firewall.iter().flatten().map(move |h| (s, h)))
+        .filter(|(_, h)| h.verdict == "drop" || h.verdict == "reject")
+        .filter(|(_, h)| icmp.iter().any(|w| h.rule.contains(w)))
+        .map(|(s, h)| {
+            let text = format!("the ICMP is dropped by {} ({} packets)", h.rule, h.packets);
+            item("firewall", s, text)
+        })
+        .collect()
 }
 
 /// What the sender's socket believes: (it learned a path MTU that fits, the evidence line).

@@ -119,7 +119,18 @@ fn rp_filter(_: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
     true
 }
 
-fn firewall_drop(_: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
+fn firewall_drop(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
+    // NETFILTER_DROP is system wide: another side whose own nft rule counted drops owns it.
+    let elsewhere = facts.sides.iter().any(|s| {
+        s.namespace != side.namespace
+            && s.firewall
+                .iter()
+                .flatten()
+                .any(|h| h.verdict == "drop" || h.verdict == "reject")
+    });
+    if c.trace_only() && elsewhere {
+        return false;
+    }
     if c.has(Signal::Errno("EPERM")) {
         let still = facts::counters(side).is_some_and(|k| k.known_unchanged("XfrmOutPolBlock"));
         if !still {
@@ -138,12 +149,9 @@ fn firewall_drop(_: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
     true
 }
 
-/// A TCP sender resets its own connection when the test gives up on a stall: its Tcp.OutRsts is
-/// that reset, not a peer answering a SYN to a closed port.
-fn no_socket(_: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
-    let own_reset = matches!(&side.traffic, Some(crate::evidence::Traffic::Tcp(t)) if t.connected);
-    if own_reset {
-        c.hits.retain(|(s, _)| *s != Signal::Counter("Tcp.OutRsts"));
-    }
-    !c.hits.is_empty()
+/// A TCP sender whose connection was established resets it when the test gives up on a stall,
+/// and answers the peer's late segments with resets (`NO_SOCKET` at tcp_v4_rcv): that is its
+/// own teardown, never a closed port — the peer answered the SYN.
+fn no_socket(_: &Facts, side: &SideEvidence, _: &mut Candidate) -> bool {
+    !matches!(&side.traffic, Some(crate::evidence::Traffic::Tcp(t)) if t.connected)
 }
