@@ -1171,6 +1171,23 @@ fn verdict_table() -> Vec<(&'static str, Vec<SideEvidence>, CauseId)> {
             ForwardNoRoute,
         ),
         (
+            "xfrm interface down, the gateway's route into it gone",
+            vec![
+                sender("a").sent(5, 5).e(),
+                {
+                    let mut g = tunnel_down();
+                    g.route = Some(RouteInfo {
+                        dst: "10.99.1.2".into(),
+                        kind: "unreachable".into(),
+                        ..Default::default()
+                    });
+                    g
+                },
+                receiver("b").listened(0).e(),
+            ],
+            TunnelInterfaceDown,
+        ),
+        (
             "PMTU black hole on a gateway",
             pmtu::blackhole_sides(),
             PmtuBlackhole,
