@@ -347,3 +347,89 @@ fn root_forward_side_names_the_gateways_nft_rule_that_drops_the_flow() {
     );
     assert_eq!(v["sides"].as_array().map(|s| s.len()), Some(3), "{v:#}");
 }
+
+/// A TCP flow through `r.gw` with `--forward`: (exit code, JSON).
+fn diagnose_forwarded_tcp(r: &Routed, port: u16) -> (i32, serde_json::Value) {
+    let target = format!("tcp:{}:{port}", r.b_v4);
+    let out = run(&[
+        "diagnose",
+        "-n",
+        r.a.name(),
+        "--send",
+        &target,
+        "--peer-netns",
+        r.b.name(),
+        "--forward",
+        r.gw.name(),
+        "--window",
+        "1s",
+        "--json",
+    ]);
+    (out.status.code().unwrap_or(-1), json(&out))
+}
+
+#[test]
+fn root_a_router_whose_frag_needed_is_filtered_is_a_pmtu_blackhole_and_without_the_filter_delivers()
+{
+    let _tracefs = tracefs_shared();
+    let Some(r) = routed_for(
+        "root_a_router_whose_frag_needed_is_filtered_is_a_pmtu_blackhole_and_without_the_filter_delivers",
+    ) else {
+        return;
+    };
+    // The router's way to b is narrower than both ends' links (so neither end's SYN announces
+    // the smaller MSS); its own ICMP "fragmentation needed" is dropped on the way out, as a
+    // too-strict firewall does.
+    r.gw.ip(&["link", "set", "to-b", "mtu", "1400"]).unwrap();
+    nft(
+        &r.gw,
+        "table inet pmtu {
+            chain out {
+                type filter hook output priority 0; policy accept;
+                icmp type destination-unreachable icmp code frag-needed counter drop
+            }
+        }",
+    );
+    let (code, v) = diagnose_forwarded_tcp(&r, 5003);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["verdict"], "pmtu-blackhole", "{v:#}");
+    let f = &v["findings"][0];
+    assert_eq!(f["side"], r.gw.name(), "{v:#}");
+    let text = f.to_string();
+    for want in [
+        "the flow leaves by to-b with MTU 1400: inner MTU 1400, TCP MSS 1360",
+        "Ip.FragFails +",
+        "0 of 65536 bytes acknowledged",
+        "path MTU 1500",
+        "Tcp.RetransSegs +",
+        "maxseg size set rt mtu",
+    ] {
+        assert!(text.contains(want), "lacks {want:?}: {v:#}");
+    }
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["cause"] != "no-socket" && f["cause"] != "firewall-drop"),
+        "the sender's own reset of the stalled connection is no closed port, and the rule that \
+         drops the ICMP is the black hole's evidence: {v:#}"
+    );
+    assert!(
+        text.contains("the ICMP is dropped by inet pmtu out"),
+        "{v:#}"
+    );
+    // Without the filter the ICMP reaches the sender, which lowers its MSS: delivered.
+    r.gw.exec(&["nft", "delete", "table", "inet", "pmtu"])
+        .unwrap();
+    let (code, v) = diagnose_forwarded_tcp(&r, 5004);
+    assert_eq!(
+        (code, v["verdict"].as_str()),
+        (0, Some("delivered")),
+        "{v:#}"
+    );
+    assert!(
+        v.to_string().contains("65536 of 65536 bytes acknowledged"),
+        "{v:#}"
+    );
+}

@@ -17,6 +17,7 @@ use crate::flows::{receiver_side, two_sides};
 
 pub mod convert;
 mod early;
+mod esp_path;
 pub mod flows;
 mod ike;
 pub mod readers;
@@ -350,13 +351,22 @@ fn start_side(plan: &SidePlan) -> Result<Running, Error> {
         Err(e) => evidence.holes.push(format!("sysctls: {e}")),
     }
     evidence.inventory = Some(readers::inventory(&plan.netns, &mut evidence.holes));
-    if plan.role == Role::Sender {
-        let dst = plan.flow.as_ref().and_then(|f| f.dst.as_deref());
-        if let Some(dst) = dst.and_then(|d| d.parse().ok()) {
-            match readers::route(&plan.netns, dst) {
-                Ok(r) => evidence.route = Some(r),
-                Err(e) => evidence.holes.push(format!("route: {e}")),
-            }
+    // Every side that knows the destination routes the flow: the sender, and a gateway
+    // (`--forward`) on the path. A receiver knows only its port.
+    let dst = plan.flow.as_ref().and_then(|f| f.dst.as_deref());
+    if let Some(dst) = dst.and_then(|d| d.parse().ok()) {
+        match readers::route(&plan.netns, dst) {
+            Ok(r) => evidence.route = Some(r),
+            Err(e) => evidence.holes.push(format!("route: {e}")),
+        }
+    }
+    if let (Some(inventory), Some(flow)) = (&evidence.inventory, &plan.flow) {
+        match esp_path::esp_route(&plan.netns, inventory, flow) {
+            Some(Ok(r)) => evidence.esp_route = Some(r),
+            Some(Err(e)) => evidence
+                .holes
+                .push(format!("route of the ESP packets: {e}")),
+            None => {}
         }
     }
     let events = match xfrmdiag_inventory::Monitor::start(&plan.netns) {

@@ -13,6 +13,8 @@ pub const RULES: &[Rule] = &[
         summary: "a tunnel interface is down",
         remedy: "bring it up (`ip link set DEV up`) and restore the route into it (`ip route replace REMOTE_PREFIX dev DEV`); check what took it down (the IKE daemon's updown script, the underlying device)",
         names: &[Signal::Config("an xfrm or VTI interface is down")],
+        // The route into the interface went down with it: that missing route is this cause.
+        excludes: &[CauseId::NoRoute],
         judge: Some(tunnel_interface_down),
         ..Rule::new(CauseId::TunnelInterfaceDown)
     },
@@ -117,6 +119,11 @@ fn tunnel_interface_down(facts: &Facts, side: &SideEvidence, c: &mut Candidate) 
         "tunnel interface {} ({} {key}) is down",
         first.name, first.kind
     );
+    // A gateway (`--forward`) whose route to the flow vanished with the interface.
+    if let Some(r) = side.route.as_ref().filter(|r| r.kind == "unreachable") {
+        let text = format!("route to {} is {}", r.dst, r.kind);
+        c.corroborate(Kind::Route, vec![facts::item("route", side, text)]);
+    }
     c.corroborate(
         Kind::Config,
         down.iter()

@@ -15,6 +15,7 @@ use crate::finding::EvidenceItem;
 
 mod gateway;
 mod ike;
+mod mtu;
 mod outcome;
 mod policy;
 mod receiver;
@@ -30,6 +31,7 @@ pub const FAMILIES: &[(&str, &[Rule])] = &[
     ("sa", sa::RULES),
     ("policy", policy::RULES),
     ("gateway", gateway::RULES),
+    ("mtu", mtu::RULES),
     ("ike", ike::RULES),
     ("receiver", receiver::RULES),
 ];
