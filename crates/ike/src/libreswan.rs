@@ -506,18 +506,18 @@ mod tests {
         assert_eq!(ike.uniqueid, Some(1));
         assert_eq!(ike.local_host.unwrap().to_string(), "10.99.0.1");
         assert_eq!(ike.remote_host.unwrap().to_string(), "10.99.0.2");
-        assert_eq!(ike.rekey_in_secs, Some(28072));
+        assert_eq!(ike.rekey_in_secs, Some(28215));
         let c = &ike.child_sas[0];
         assert!(c.installed);
         assert_eq!(c.uniqueid, Some(2));
         assert_eq!(c.mode, "transport");
-        // `esp.e017510b@10.99.0.2 esp.372a7299@10.99.0.1`: the SA to the peer is outbound
-        assert_eq!(c.spi_out, Some(Spi(0xe017510b)));
-        assert_eq!(c.spi_in, Some(Spi(0x372a7299)));
-        assert_eq!((c.bytes_in, c.bytes_out), (0, 576));
+        // `esp.8d5dd200@10.99.0.2 esp.7e7cbf46@10.99.0.1`: the SA to the peer is outbound
+        assert_eq!(c.spi_out, Some(Spi(0x8d5dd200)));
+        assert_eq!(c.spi_in, Some(Spi(0x7e7cbf46)));
+        assert_eq!((c.bytes_in, c.bytes_out), (0, 792));
         assert_eq!(
             (c.rekey_in_secs, c.expire_in_secs),
-            (Some(28045), Some(28790))
+            (Some(27972), Some(28787))
         );
         assert_eq!(c.local_ts[0].text, "10.99.0.1/32[udp]");
         assert_eq!(c.remote_ts[0].ports, Some((5555, 5555)));

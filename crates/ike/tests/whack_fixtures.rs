@@ -245,3 +245,37 @@ fn selectors_are_given_in_strongswans_notation() {
     let ts = xfrmdiag_ike::libreswan::parse_selector("fd00::1/128:TCP/1000-2000").unwrap();
     assert_eq!((ts.proto, ts.ports), (Some(6), Some((1000, 2000))));
 }
+
+/// What pluto installed, as `ip xfrm state` showed it in the same run (key lines left out): the
+/// SPIs `--status` gives are exactly the kernel's, with the SA to the peer as the outbound one.
+#[test]
+fn status_spis_are_the_kernels_spis() {
+    for (path, kernel) in captured("healthy", "kernel") {
+        let status = std::fs::read_to_string(path.with_extension("status")).unwrap();
+        let v = parse_status("/x", &status);
+        let (_, c) = v.child_sas().next().unwrap();
+        let (me, peer) = side_addrs(&path);
+        // "src A dst B\n\tproto esp spi 0x… reqid … mode …"
+        let lines: Vec<&str> = kernel.lines().collect();
+        let mut sas = Vec::new();
+        for w in lines.windows(2) {
+            if let (Some(addrs), Some(spi)) = (
+                w[0].strip_prefix("src "),
+                w[1].trim().strip_prefix("proto esp spi 0x"),
+            ) {
+                let dst = addrs.split_whitespace().nth(2).unwrap().to_string();
+                let spi = u32::from_str_radix(spi.split_whitespace().next().unwrap(), 16).unwrap();
+                sas.push((dst, spi));
+            }
+        }
+        assert_eq!(sas.len(), 2, "{}", path.display());
+        for (dst, spi) in sas {
+            let want = if dst == me { c.spi_in } else { c.spi_out };
+            assert_eq!(Some(Spi(spi)), want, "{} dst {dst}", path.display());
+            assert!(dst == me || dst == peer);
+        }
+        // ESN SAs, and the ICMPv6 neighbour-discovery bypass policies pluto adds
+        assert!(kernel.contains("flag esn") || kernel.contains(" esn"));
+        assert!(kernel.contains("proto ipv6-icmp type 135"));
+    }
+}
