@@ -231,16 +231,22 @@ pluto_capture() {
 }
 
 # ---- per scenario
+# The daemon of a side: `daemon_a`/`daemon_b` lines (a mixed pair), else the `daemon` line.
+ike_daemon() { ike_opt "daemon_$1" "$DAEMON"; }
+
+# diagnose's one --ike for both sides: the daemon's name, or auto (found by socket) for a mixed pair
+ike_diag_kind() { if [ "$(ike_daemon a)" = "$(ike_daemon b)" ]; then ike_daemon a; else echo auto; fi; }
+
 ike_start() { # ike_start SIDE
-	if [ "$DAEMON" = libreswan ]; then pluto_start "$1"; else swan_start "$1"; fi
+	if [ "$(ike_daemon "$1")" = libreswan ]; then pluto_start "$1"; else swan_start "$1"; fi
 }
 
 ike_initiate() {
-	if [ "$DAEMON" = libreswan ]; then pluto_initiate "$1"; else swan_initiate "$1"; fi
+	if [ "$(ike_daemon "$1")" = libreswan ]; then pluto_initiate "$1"; else swan_initiate "$1"; fi
 }
 
-ike_socket() { if [ "$DAEMON" = libreswan ]; then echo "$(ike_dir "$1")/pluto.ctl"; else echo "$(ike_dir "$1")/charon.vici"; fi; }
-ike_log() { if [ "$DAEMON" = libreswan ]; then echo "$(ike_dir "$1")/pluto.log"; else echo "$(ike_dir "$1")/charon.log"; fi; }
+ike_socket() { if [ "$(ike_daemon "$1")" = libreswan ]; then echo "$(ike_dir "$1")/pluto.ctl"; else echo "$(ike_dir "$1")/charon.vici"; fi; }
+ike_log() { if [ "$(ike_daemon "$1")" = libreswan ]; then echo "$(ike_dir "$1")/pluto.log"; else echo "$(ike_dir "$1")/charon.log"; fi; }
 
 ike_stop_all() { # stops every daemon this harness started, then removes the namespaces
 	for s in a b; do
@@ -262,11 +268,11 @@ ike_stop_all() { # stops every daemon this harness started, then removes the nam
 ike_xfrmdiag() { # ike_xfrmdiag SIDE OUT: `xfrmdiag ike` about the flow a -> b:PORT, JSON then the table
 	flow="--flow udp:$B:$(ike_opt port 5555) --flow-src $A"
 	# shellcheck disable=SC2086 # $flow is two options
-	"$XD" -n "$(ns_of "$1")" ike --ike "$DAEMON" --socket "$(ike_socket "$1")" --log "$(ike_log "$1")" \
+	"$XD" -n "$(ns_of "$1")" ike --ike "$(ike_daemon "$1")" --socket "$(ike_socket "$1")" --log "$(ike_log "$1")" \
 		$flow --json </dev/null >"$2" 2>&1
 	echo $? >"$2.rc"
 	# shellcheck disable=SC2086
-	"$XD" -n "$(ns_of "$1")" ike --ike "$DAEMON" --socket "$(ike_socket "$1")" --log "$(ike_log "$1")" \
+	"$XD" -n "$(ns_of "$1")" ike --ike "$(ike_daemon "$1")" --socket "$(ike_socket "$1")" --log "$(ike_log "$1")" \
 		$flow </dev/null >"$2.txt" 2>&1
 }
 
@@ -289,6 +295,33 @@ ike_secrets() { # every secret of the scenario: PSKs and the keys the kernel hol
 	for s in a b; do
 		ip -n "$(ns_of $s)" xfrm state 2>/dev/null | grep -oE '0x[0-9a-f]{16,}' | sed 's/^0x//'
 	done
+}
+
+# ike_compare: each side diagnosed on its own (b listens, a sends), each reading its own daemon,
+# then `xfrmdiag compare a b`: its IKE cross-check must line up every CHILD_SA SPI with the
+# peer daemon's and both kernels' ("ok: …" lines only).
+ike_compare() {
+	port=$(ike_opt port 5555)
+	rm -f /tmp/cmp.a /tmp/cmp.b /tmp/cmp.b.err /tmp/cmp.out
+	"$XD" -n "$NS_B" diagnose --listen "udp:$port" --count 3 --window 8s --announce-ready \
+		--ike "$(ike_daemon b)" --ike-socket "$(ike_socket b)" --json </dev/null >/tmp/cmp.b 2>/tmp/cmp.b.err &
+	lpid=$!
+	tries=0
+	while ! grep -q xfrmdiag-ready /tmp/cmp.b.err 2>/dev/null && [ $tries -lt 100 ]; do sleep 0.1; tries=$((tries + 1)); done
+	"$XD" -n "$NS_A" diagnose --send "udp:$B:$port" --count 3 \
+		--ike "$(ike_daemon a)" --ike-socket "$(ike_socket a)" --json </dev/null >/tmp/cmp.a 2>&1
+	wait $lpid
+	"$XD" compare /tmp/cmp.a /tmp/cmp.b --json </dev/null >/tmp/cmp.out 2>&1
+	nok=$(grep -c '"ok: [^"]*CHILD_SA' /tmp/cmp.out)
+	nbad=$(grep -c '"differs: [^"]*CHILD_SA' /tmp/cmp.out)
+	grep -E '"(ok|differs): [^"]*CHILD_SA' /tmp/cmp.out | sed 's/^ */  compare: /'
+	# each side's CHILD_SA out SPI is checked from its own side: one line per side
+	if [ "$nok" -ge 2 ] && [ "$nbad" = 0 ]; then
+		check ok "compare lines up $nok CHILD_SA SPIs with the peer's daemon and both kernels"
+	else
+		check FAIL "compare's IKE cross-check: $nok ok, $nbad differ: $(head -c 300 /tmp/cmp.out)"
+	fi
+	cat /tmp/cmp.a /tmp/cmp.b /tmp/cmp.out >>/tmp/ike.compare
 }
 
 run_ike_scenario() {
@@ -388,9 +421,17 @@ run_ike_scenario() {
 		phase "diagnose"
 		# each side's daemon joins the evidence (its socket is per namespace, not the default)
 		"$XD" -n "$NS_A" diagnose --send "udp:$B:$(ike_opt port 5555)" --count 3 --peer-netns "$NS_B" \
-			--ike "$DAEMON" --ike-socket "$(ike_socket a)" --peer-ike-socket "$(ike_socket b)" \
+			--ike "$(ike_diag_kind)" --ike-socket "$(ike_socket a)" --peer-ike-socket "$(ike_socket b)" \
 			--json </dev/null >/tmp/diag.out 2>&1
 		got=$(grep -oE '"verdict" *: *"[^"]*"' /tmp/diag.out | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/')
+		# both sides' daemons are in the evidence (for a mixed pair: each found by its socket)
+		for s in a b; do
+			if grep -q "\"daemon\": *\"$(ike_daemon $s)\"" /tmp/diag.out && ! grep -q 'IKE daemon:' /tmp/diag.out; then
+				check ok "diagnose read $(ike_daemon $s) on $s"
+			else
+				check FAIL "diagnose did not read $(ike_daemon $s) on $s: $(grep -o 'IKE daemon:[^"]*' /tmp/diag.out | head -n 2)"
+			fi
+		done
 		gap=$(ike_opt known_gap "")
 		if [ "$got" = "$want_verdict" ]; then
 			check ok "diagnose verdict $got${gap:+ (the known_gap line can go)}"
@@ -399,6 +440,12 @@ run_ike_scenario() {
 		else
 			check FAIL "diagnose verdict: want $want_verdict, got ${got:-nothing} ($(head -c 300 /tmp/diag.out))"
 		fi
+	fi
+
+	rm -f /tmp/ike.compare
+	if grep -q '^expect compare_ike' "$FILE"; then
+		phase "diagnose on each side alone, then compare"
+		ike_compare
 	fi
 
 	# a captured vici stream, for the unit-test fixtures (only where the scenario asks)
@@ -410,12 +457,12 @@ run_ike_scenario() {
 	# pluto's own words, for the parser's fixtures (only where the scenario asks)
 	rm -f /tmp/ike.whackcap
 	if grep -q '^capture_whack' "$FILE"; then
-		for s in a b; do pluto_capture $s; done
+		for s in a b; do [ "$(ike_daemon $s)" = libreswan ] && pluto_capture $s; done
 	fi
 
 	# no secret anywhere: PSKs from the configs, and every key the kernel holds
 	ike_secrets | sort -u >/tmp/ike.secrets
-	cat /tmp/ike.a /tmp/ike.a.txt /tmp/ike.b /tmp/ike.b.txt /tmp/diag.out /tmp/ike.whackcap 2>/dev/null >/tmp/ike.all
+	cat /tmp/ike.a /tmp/ike.a.txt /tmp/ike.b /tmp/ike.b.txt /tmp/diag.out /tmp/ike.whackcap /tmp/ike.compare 2>/dev/null >/tmp/ike.all
 	for s in a b; do "$XD" -n "$(ns_of $s)" sa --json </dev/null >>/tmp/ike.all 2>&1; done
 	leaked=""
 	nsec=0
