@@ -324,6 +324,27 @@ ike_compare() {
 	cat /tmp/cmp.a /tmp/cmp.b /tmp/cmp.out >>/tmp/ike.compare
 }
 
+# ike_check SIDE WANT: `xfrmdiag check` with an ike-connection check for the scenario's
+# connection on that side (read through its own socket); WANT pass (exit 0) or fail (exit 1).
+ike_check() {
+	cat >/tmp/ike-check.toml <<-EOC
+		name = "ike"
+		[[check]]
+		kind = "ike-connection"
+		connection = "host"
+		ike = "$(ike_daemon "$1")"
+		socket = "$(ike_socket "$1")"
+		log = "$(ike_log "$1")"
+	EOC
+	if "$XD" -n "$(ns_of "$1")" check /tmp/ike-check.toml </dev/null >/tmp/ike-check.out 2>&1; then rc=0; else rc=$?; fi
+	sed 's/^/  check '"$1"': /' /tmp/ike-check.out | head -n 4
+	case "$2:$rc" in
+	pass:0 | fail:1) check ok "check ike-connection on $1: $2 (exit $rc)" ;;
+	*) check FAIL "check ike-connection on $1: want $2, got exit $rc: $(head -c 300 /tmp/ike-check.out)" ;;
+	esac
+	cat /tmp/ike-check.out >>/tmp/ike.compare
+}
+
 run_ike_scenario() {
 	FILE=$1
 	SCN=$(basename "$FILE" .scn)
@@ -443,6 +464,10 @@ run_ike_scenario() {
 	fi
 
 	rm -f /tmp/ike.compare
+	for s in a b; do
+		want=$(sed -n "s/^expect check_ike $s //p" "$FILE")
+		[ -n "$want" ] && ike_check $s "$want"
+	done
 	if grep -q '^expect compare_ike' "$FILE"; then
 		phase "diagnose on each side alone, then compare"
 		ike_compare
