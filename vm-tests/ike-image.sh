@@ -38,9 +38,10 @@ add_ike_daemons() {
 	files+=(usr/lib/ipsec/charon usr/sbin/swanctl usr/lib/ipsec/libcharon.so.0 usr/lib/ipsec/libstrongswan.so.0 usr/lib/ipsec/libvici.so.0)
 	for p in $IKE_SWAN_PLUGINS; do files+=("usr/lib/ipsec/plugins/libstrongswan-$p.so"); done
 	files+=(usr/libexec/ipsec/pluto usr/libexec/ipsec/whack usr/libexec/ipsec/addconn usr/bin/certutil)
-	# NSS loads these with dlopen: ldd cannot see them
-	for f in "$root"/usr/lib/x86_64-linux-gnu/nss/* "$root"/usr/lib/x86_64-linux-gnu/libsoftokn3.so "$root"/usr/lib/x86_64-linux-gnu/libfreebl*.so "$root"/usr/lib/x86_64-linux-gnu/libnssckbi.so; do
-		[ -e "$f" ] && files+=("${f#"$root"/}")
+	# NSS loads its soft token with dlopen (ldd cannot see it), and the token its freebl; the
+	# builtin root-CA module (libnssckbi, 0.6 MB) is left out: a PSK needs no CA
+	for f in libsoftokn3.so libfreeblpriv3.so libfreebl3.so; do
+		files+=("usr/lib/x86_64-linux-gnu/$f")
 	done
 	for f in "${files[@]}"; do
 		[ -e "$root/$f" ] || { echo "vm-tests: $f is not in the IKE packages" >&2; return 1; }

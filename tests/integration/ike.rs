@@ -133,6 +133,29 @@ fn no_daemon_is_one_line_and_exit_2() {
     assert!(err.contains("no strongswan daemon reachable"), "{err}");
 }
 
+/// `--ike auto` with a socket that is not charon's (it drops a vici request, as pluto does)
+/// reads it as Libreswan's: through whack, which this host lacks, so one line and exit 2 that
+/// name Libreswan.
+#[test]
+fn auto_takes_a_socket_that_drops_vici_for_plutos() {
+    let sock = std::env::temp_dir().join(format!("xfrmdiag-ike-pluto-{}.ctl", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let listener = UnixListener::bind(&sock).expect("bind");
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { break };
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf);
+        }
+    });
+    let out = run(&["ike", "--socket", sock.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&sock);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("libreswan"), "{err}");
+}
+
 #[test]
 fn root_ike_joins_the_daemon_with_the_namespaces_kernel() {
     if !can_use_netns("root_ike_joins_the_daemon_with_the_namespaces_kernel") {

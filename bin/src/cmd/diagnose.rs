@@ -131,7 +131,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub save_evidence: Option<PathBuf>,
     /// Read this side's IKE daemon into the evidence: `auto` tries strongSwan's vici socket,
-    /// then Libreswan's (a missing daemon is no hole); `none` turns it off.
+    /// then Libreswan's (a missing daemon is no hole; with a socket path, whichever daemon
+    /// answers there); `none` turns it off.
     #[arg(long, value_enum, default_value_t = IkeArg::Auto, help_heading = "IKE daemon")]
     pub ike: IkeArg,
     /// This side's daemon socket (vici or pluto.ctl) instead of the default.

@@ -22,11 +22,13 @@ pub enum IkeDaemon {
 #[command(after_help = "Examples:
   xfrmdiag ike                                  (charon at /var/run/charon.vici)
   xfrmdiag ike --ike libreswan --log /var/log/pluto.log
+  xfrmdiag -n west ike --socket /run/west/pluto.ctl    (pluto started with --rundir /run/west)
   xfrmdiag -n blue ike --socket /run/blue/charon.vici --flow udp:10.0.0.2:5000
 
 Exit status: 0 no IKE problem, 1 a finding, 2 no daemon reachable or usage error.")]
 pub struct Args {
-    /// Which daemon to ask; `auto` tries strongSwan's vici socket, then Libreswan's.
+    /// Which daemon to ask; `auto` tries strongSwan's vici socket, then Libreswan's (with
+    /// --socket: whichever daemon answers there).
     #[arg(long = "ike", value_enum, default_value_t = IkeDaemon::Auto)]
     pub daemon: IkeDaemon,
     /// The daemon's socket (vici for strongSwan, pluto.ctl for Libreswan) instead of its default.

@@ -225,10 +225,12 @@ fn not_established(view: &DaemonView, connection: Option<&str>, what: String) ->
         );
     }
     let remedy = match reason.as_str() {
+        "NO_PROPOSAL_CHOSEN" if view.daemon == crate::model::DaemonKind::Libreswan => "make the proposals (`ike=` / `esp=`) of both peers share one algorithm set; `ipsec whack --status` on both shows them",
         "NO_PROPOSAL_CHOSEN" => "make the proposals (esp_proposals / ike proposals) of both peers share one algorithm set; `swanctl --list-conns` on both shows them",
         "AUTHENTICATION_FAILED" => "the peers disagree on authentication: check the PSK (or certificate and identities) on both sides; the responder's log names the failing check",
         "TS_UNACCEPTABLE" => "the peers' traffic selectors do not intersect: make local_ts/remote_ts of each side mirror the other's",
         "timeout" => "the peer did not answer IKE: check that UDP 500/4500 reaches it and that its daemon runs and loaded the connection",
+        _ if view.daemon == crate::model::DaemonKind::Libreswan => "initiate it (`ipsec whack --name NAME --initiate`) and read pluto's log for the reason",
         _ => "initiate it (`swanctl --initiate --child NAME`) and read the daemon's log for the reason",
     };
     IkeFinding {
