@@ -64,4 +64,30 @@ add_ike_daemons() {
 	fi
 	# selectors name protocols ([udp/5555]); charon and pluto read /etc/protocols and /etc/services
 	cp /etc/protocols /etc/services "$stage/etc/" 2>/dev/null || true
+	add_swan_pki "$stage" || return 1
+}
+
+# strongSwan's `pki`, for the certificate scenario (ike-swan-cert-healthy): certificates and keys
+# are made in the guest at test time. Its own package, cached apart from the daemons.
+IKE_PKI_PACKAGES=(strongswan-pki)
+
+# add_swan_pki STAGE: /usr/bin/pki (it uses libstrongswan and the plugins add_ike_daemons copies)
+add_swan_pki() {
+	local stage=$1 dir=$CACHE/ike-pki
+	if [ ! -e "$dir/root/.complete" ]; then
+		rm -rf "$dir" && mkdir -p "$dir/debs" "$dir/root"
+		if ! (cd "$dir/debs" && apt-get download "${IKE_PKI_PACKAGES[@]}" >/dev/null 2>"$dir/download.err"); then
+			apt_update_once >&2 || return 1
+			(cd "$dir/debs" && apt-get download "${IKE_PKI_PACKAGES[@]}" >/dev/null 2>"$dir/download.err") || { cat "$dir/download.err" >&2; return 1; }
+		fi
+		dpkg -x "$dir"/debs/*.deb "$dir/root" && touch "$dir/root/.complete"
+	fi
+	[ -e "$dir/root/usr/bin/pki" ] || { echo "vm-tests: usr/bin/pki is not in ${IKE_PKI_PACKAGES[*]}" >&2; return 1; }
+	mkdir -p "$stage/usr/bin"
+	cp -L "$dir/root/usr/bin/pki" "$stage/usr/bin/pki"
+	# its libraries (libstrongswan, libc) are those of charon, already in the image
+	if LD_LIBRARY_PATH=$stage/usr/lib/ipsec:$stage/usr/lib/x86_64-linux-gnu:$stage/lib/x86_64-linux-gnu ldd "$stage/usr/bin/pki" | grep -q 'not found'; then
+		echo "vm-tests: pki has unresolved libraries" >&2
+		return 1
+	fi
 }
