@@ -105,7 +105,7 @@ swan_pki() { # swan_pki: a CA and one certificate per side (its address as subje
 	mkdir -p "$IKE_PKI"
 	cat >"$IKE_PKI/strongswan.conf" <<-EOC
 		pki {
-		  load = random nonce sha1 sha2 hmac gmp pem pkcs1 pkcs8 x509 pubkey
+		  load = random drbg nonce sha1 sha2 hmac gmp pem pkcs1 pkcs8 x509 pubkey
 		}
 	EOC
 	pki() { STRONGSWAN_CONF=$IKE_PKI/strongswan.conf /usr/bin/pki "$@" 2>>"$IKE_PKI/pki.err"; }
