@@ -123,6 +123,11 @@ swan_pki() { # swan_pki: a CA and one certificate per side (its address as subje
 
 swan_cert_conf() { # swan_cert_conf SIDE: swanctl.conf with certificates instead of the PSK
 	d=$(ike_dir "$1")
+	# swanctl loads private keys only from its directory (SWANCTL_DIR, see swan_start)
+	mkdir -p "$d/swanctl/private" "$d/swanctl/x509" "$d/swanctl/x509ca"
+	cp "$IKE_PKI/$1.key" "$d/swanctl/private/"
+	cp "$IKE_PKI/$1.pem" "$d/swanctl/x509/"
+	cp "$IKE_PKI/ca.pem" "$d/swanctl/x509ca/"
 	set -- "$1" $(ike_addrs "$1")
 	cat >"$d/swanctl.conf" <<-EOC
 		connections {
@@ -132,10 +137,9 @@ swan_cert_conf() { # swan_cert_conf SIDE: swanctl.conf with certificates instead
 		    version = 2
 		    proposals = $ikep
 		    local { auth = pubkey
-		      certs = $IKE_PKI/$1.pem
+		      certs = $1.pem
 		      id = $2 }
 		    remote { auth = pubkey
-		      cacerts = $IKE_PKI/ca.pem
 		      id = $3 }
 		    children {
 		      flow {
@@ -147,11 +151,6 @@ swan_cert_conf() { # swan_cert_conf SIDE: swanctl.conf with certificates instead
 		        life_time = ${life}s
 		      }
 		    }
-		  }
-		}
-		secrets {
-		  private-$1 {
-		    file = $IKE_PKI/$1.key
 		  }
 		}
 	EOC
@@ -179,7 +178,8 @@ swan_start() { # swan_start SIDE: charon in the side's namespace, its config loa
 	echo $! >"$d/launcher.pid"
 	tries=0
 	while [ ! -S "$d/charon.vici" ] && [ $tries -lt 100 ]; do sleep 0.1; tries=$((tries + 1)); done
-	if ! STRONGSWAN_CONF=$d/strongswan.conf $SWANCTL --load-all --file "$d/swanctl.conf" >"$d/load.out" 2>&1; then
+	# credentials (auth cert) are loaded from the side's own swanctl directory
+	if ! SWANCTL_DIR=$d/swanctl STRONGSWAN_CONF=$d/strongswan.conf $SWANCTL --load-all --file "$d/swanctl.conf" >"$d/load.out" 2>&1; then
 		sed 's/^/    load: /' "$d/load.out"
 		return 1
 	fi
