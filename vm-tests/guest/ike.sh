@@ -123,11 +123,12 @@ swan_pki() { # swan_pki: a CA and one certificate per side (its address as subje
 
 swan_cert_conf() { # swan_cert_conf SIDE: swanctl.conf with certificates instead of the PSK
 	d=$(ike_dir "$1")
-	# swanctl loads private keys only from its directory (SWANCTL_DIR, see swan_start)
-	mkdir -p "$d/swanctl/private" "$d/swanctl/x509" "$d/swanctl/x509ca"
-	cp "$IKE_PKI/$1.key" "$d/swanctl/private/"
-	cp "$IKE_PKI/$1.pem" "$d/swanctl/x509/"
-	cp "$IKE_PKI/ca.pem" "$d/swanctl/x509ca/"
+	# swanctl loads private keys only from private/ next to the swanctl.conf it is given
+	# (secrets.private* only holds passphrases); x509/ and x509ca/ there too
+	mkdir -p "$d/private" "$d/x509" "$d/x509ca"
+	cp "$IKE_PKI/$1.key" "$d/private/"
+	cp "$IKE_PKI/$1.pem" "$d/x509/"
+	cp "$IKE_PKI/ca.pem" "$d/x509ca/"
 	set -- "$1" $(ike_addrs "$1")
 	cat >"$d/swanctl.conf" <<-EOC
 		connections {
@@ -178,8 +179,7 @@ swan_start() { # swan_start SIDE: charon in the side's namespace, its config loa
 	echo $! >"$d/launcher.pid"
 	tries=0
 	while [ ! -S "$d/charon.vici" ] && [ $tries -lt 100 ]; do sleep 0.1; tries=$((tries + 1)); done
-	# credentials (auth cert) are loaded from the side's own swanctl directory
-	if ! SWANCTL_DIR=$d/swanctl STRONGSWAN_CONF=$d/strongswan.conf $SWANCTL --load-all --file "$d/swanctl.conf" >"$d/load.out" 2>&1; then
+	if ! STRONGSWAN_CONF=$d/strongswan.conf $SWANCTL --load-all --file "$d/swanctl.conf" >"$d/load.out" 2>&1; then
 		sed 's/^/    load: /' "$d/load.out"
 		return 1
 	fi
