@@ -481,6 +481,46 @@ fn root_diagnose_reads_the_daemons_logs_and_judges_the_receiver_too() {
         true
     );
     assert_eq!(receiver["failures"][0]["connection"], "host");
+
+    // A log that cannot be read costs the reason, not the daemon's view: a hole says so.
+    serve_charon(sock_a.clone(), None, None);
+    serve_charon(sock_b.clone(), None, Some(list_conn(&b, &a)));
+    let out = run(&[
+        "-n",
+        pair.a.name(),
+        "diagnose",
+        "--send",
+        &dst,
+        "--peer-netns",
+        pair.b.name(),
+        "--count",
+        "2",
+        "--window",
+        "1s",
+        "--no-trace",
+        "--ike-socket",
+        sock_a.to_str().unwrap(),
+        "--peer-ike-socket",
+        sock_b.to_str().unwrap(),
+        "--peer-ike-log",
+        log_b.to_str().unwrap(),
+        "--save-evidence",
+        evidence.to_str().unwrap(),
+    ]);
+    let saved = std::fs::read_to_string(&evidence).unwrap_or_default();
+    for p in [&sock_a, &sock_b, &evidence] {
+        let _ = std::fs::remove_file(p);
+    }
+    assert!(out.status.code().is_some(), "{}", stderr(&out));
+    let saved: serde_json::Value = serde_json::from_str(&saved).expect("evidence saved");
+    let receiver = &saved["sides"][1];
+    assert!(receiver["ike"]["connections"][0].is_object(), "{saved:#}");
+    assert!(
+        receiver["holes"]
+            .to_string()
+            .contains("IKE daemon log: cannot read the daemon's log"),
+        "{saved:#}"
+    );
 }
 
 /// `--ike auto` (the default) with `-n NS` and no daemon anywhere: the run is as before, with no

@@ -14,6 +14,7 @@ use xfrmdiag_evidence::{
     ChildSaInfo, IkeChildConfig, IkeConnection, IkeFailure, IkeJoinFinding, IkeSaInfo, IkeView,
     SideEvidence,
 };
+use xfrmdiag_ike::log::LogSource;
 use xfrmdiag_ike::{Choice, DaemonView, Source, TrafficSelector};
 use xfrmdiag_netns::Netns;
 
@@ -55,15 +56,28 @@ pub fn read_ike(netns: &Netns, request: &IkeRequest, evidence: &mut SideEvidence
         IkeMode::Strongswan => Choice::Strongswan,
         IkeMode::Libreswan => Choice::Libreswan,
     };
+    // the log given is read here, so a log that cannot be read costs only the reasons
     let source = Source {
         choice,
         socket: request.socket.clone(),
-        log: request.log.clone(),
+        log: None,
     };
     let flow = ike_flow(evidence, request);
     let discover = request.discover_log && request.log.is_none();
     match xfrmdiag_ike::inspect_with(netns, &source, flow.map(|f| f.flow), discover) {
-        Ok(report) => evidence.ike = Some(view(&report, flow)),
+        Ok(mut report) => {
+            if let Some(path) = &request.log {
+                let log = LogSource::parse(&path.to_string_lossy());
+                match xfrmdiag_ike::log::read_failures(&log, &report.daemon.connections) {
+                    Ok(found) => {
+                        report.daemon.failures.extend(found);
+                        report.log = Some(log.describe());
+                    }
+                    Err(e) => evidence.holes.push(format!("IKE daemon log: {e}")),
+                }
+            }
+            evidence.ike = Some(view(&report, flow));
+        }
         Err(e) if request.explicit || request.log.is_some() => {
             evidence.holes.push(format!("IKE daemon: {e}"))
         }
