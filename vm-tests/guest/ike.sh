@@ -97,10 +97,79 @@ swan_conf() { # swan_conf SIDE: strongswan.conf and swanctl.conf in the side's d
 	EOC
 }
 
+# ---- strongSwan with certificates (scenario line `auth cert`)
+IKE_PKI=/run/ike-pki
+
+swan_pki() { # swan_pki: a CA and one certificate per side (its address as subjectAltName), made now
+	[ -e "$IKE_PKI/b.pem" ] && return 0
+	mkdir -p "$IKE_PKI"
+	cat >"$IKE_PKI/strongswan.conf" <<-EOC
+		pki {
+		  load = random drbg nonce sha1 sha2 hmac gmp pem pkcs1 pkcs8 x509 pubkey
+		}
+	EOC
+	pki() { STRONGSWAN_CONF=$IKE_PKI/strongswan.conf /usr/bin/pki "$@" 2>>"$IKE_PKI/pki.err"; }
+	head -c 32 /dev/urandom >/dev/null
+	pki --gen --type rsa --size 2048 --outform pem >"$IKE_PKI/ca.key" &&
+		pki --self --ca --lifetime 2 --in "$IKE_PKI/ca.key" --type rsa --dn "CN=vm-tests CA" --outform pem >"$IKE_PKI/ca.pem" || return 1
+	for s in a b; do
+		set -- $(ike_addrs $s)
+		pki --gen --type rsa --size 2048 --outform pem >"$IKE_PKI/$s.key" &&
+			pki --pub --in "$IKE_PKI/$s.key" --type rsa >"$IKE_PKI/$s.pub" &&
+			pki --issue --lifetime 2 --in "$IKE_PKI/$s.pub" --type pub --cacert "$IKE_PKI/ca.pem" --cakey "$IKE_PKI/ca.key" \
+				--dn "CN=$1" --san "$1" --outform pem >"$IKE_PKI/$s.pem" || return 1
+	done
+}
+
+swan_cert_conf() { # swan_cert_conf SIDE: swanctl.conf with certificates instead of the PSK
+	d=$(ike_dir "$1")
+	# swanctl loads private keys only from private/ next to the swanctl.conf it is given
+	# (secrets.private* only holds passphrases); x509/ and x509ca/ there too
+	mkdir -p "$d/private" "$d/x509" "$d/x509ca"
+	cp "$IKE_PKI/$1.key" "$d/private/"
+	cp "$IKE_PKI/$1.pem" "$d/x509/"
+	cp "$IKE_PKI/ca.pem" "$d/x509ca/"
+	set -- "$1" $(ike_addrs "$1")
+	cat >"$d/swanctl.conf" <<-EOC
+		connections {
+		  host {
+		    local_addrs = $2
+		    remote_addrs = $3
+		    version = 2
+		    proposals = $ikep
+		    local { auth = pubkey
+		      certs = $1.pem
+		      id = $2 }
+		    remote { auth = pubkey
+		      id = $3 }
+		    children {
+		      flow {
+		        mode = $mode
+		        local_ts = $lts
+		        remote_ts = $rts
+		        esp_proposals = $espp
+		        rekey_time = ${rekey}s
+		        life_time = ${life}s
+		      }
+		    }
+		  }
+		}
+	EOC
+}
+
+swan_cert_secrets() { # the private keys' base64 lines: none may appear in any output
+	[ -d "$IKE_PKI" ] || return 0
+	cat "$IKE_PKI"/*.key 2>/dev/null | grep -v -- '-----' | grep -E '^.{40,}$'
+}
+
 swan_start() { # swan_start SIDE: charon in the side's namespace, its config loaded
 	d=$(ike_dir "$1")
 	ns=$(ns_of "$1")
 	swan_conf "$1"
+	if [ "$(ike_opt auth psk)" = cert ]; then
+		swan_pki || { sed 's/^/    pki: /' "$IKE_PKI/pki.err"; return 1; }
+		swan_cert_conf "$1"
+	fi
 	# a killed charon leaves its socket and pid file behind
 	rm -f "$d/charon.vici" "$d/charon.pid"
 	# charon's first read of kernel randomness may block for seconds: do it before
@@ -295,6 +364,23 @@ ike_secrets() { # every secret of the scenario: PSKs and the keys the kernel hol
 	for s in a b; do
 		ip -n "$(ns_of $s)" xfrm state 2>/dev/null | grep -oE '0x[0-9a-f]{16,}' | sed 's/^0x//'
 	done
+	swan_cert_secrets
+}
+
+ike_diag_reasons() { # ike_diag_reasons DIAG_JSON: the scenario's `expect diag_reason REASON` lines
+	for want in $(sed -n "s/^expect diag_reason //p" "$FILE"); do
+		if tr -d '\n' <"$1" | grep -qE "\"summary\": *\"[^\"]*daemon's log says $want"; then
+			check ok "diagnose gives the daemon's reason $want"
+		else
+			check FAIL "diagnose lacks the daemon's reason $want: $(grep -m 3 '"summary"' "$1" | head -c 400)"
+		fi
+	done
+}
+
+ike_capture_logs() { # prints each side's daemon log as `@@IKELOG SCN-KVER-SIDE BASE64`
+	for s in a b; do
+		[ -e "$(ike_log $s)" ] && echo "@@IKELOG $SCN-$KVER-$s $(base64 -w0 <"$(ike_log $s)")"
+	done
 }
 
 # ike_compare: each side diagnosed on its own (b listens, a sends), each reading its own daemon,
@@ -443,6 +529,7 @@ run_ike_scenario() {
 		# each side's daemon joins the evidence (its socket is per namespace, not the default)
 		"$XD" -n "$NS_A" diagnose --send "udp:$B:$(ike_opt port 5555)" --count 3 --peer-netns "$NS_B" \
 			--ike "$(ike_diag_kind)" --ike-socket "$(ike_socket a)" --peer-ike-socket "$(ike_socket b)" \
+			--ike-log "$(ike_log a)" --peer-ike-log "$(ike_log b)" \
 			--json </dev/null >/tmp/diag.out 2>&1
 		got=$(grep -oE '"verdict" *: *"[^"]*"' /tmp/diag.out | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/')
 		# both sides' daemons are in the evidence (for a mixed pair: each found by its socket)
@@ -461,6 +548,7 @@ run_ike_scenario() {
 		else
 			check FAIL "diagnose verdict: want $want_verdict, got ${got:-nothing} ($(head -c 300 /tmp/diag.out))"
 		fi
+		ike_diag_reasons /tmp/diag.out
 	fi
 
 	rm -f /tmp/ike.compare
@@ -484,6 +572,9 @@ run_ike_scenario() {
 	if grep -q '^capture_whack' "$FILE"; then
 		for s in a b; do [ "$(ike_daemon $s)" = libreswan ] && pluto_capture $s; done
 	fi
+
+	# the daemons' logs, for the log reader's fixtures (only where the scenario asks)
+	grep -q '^capture_log' "$FILE" && ike_capture_logs
 
 	# no secret anywhere: PSKs from the configs, and every key the kernel holds
 	ike_secrets | sort -u >/tmp/ike.secrets

@@ -147,6 +147,20 @@ pub struct Args {
         help_heading = "IKE daemon"
     )]
     pub peer_ike_socket: Option<PathBuf>,
+    /// This side's daemon log, read for why negotiations failed: a file (charon's filelog,
+    /// syslog, pluto's logfile), `journal` or `journal:UNIT[,UNIT]`. Without it, the log is
+    /// looked for (its own file, the journal, /var/log/syslog) when the daemon is the one at the
+    /// default socket.
+    #[arg(long, value_name = "PATH", help_heading = "IKE daemon")]
+    pub ike_log: Option<PathBuf>,
+    /// The --peer-netns side's daemon log (as --ike-log).
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "peer_ike_socket",
+        help_heading = "IKE daemon"
+    )]
+    pub peer_ike_log: Option<PathBuf>,
 }
 
 /// `--ike`: which daemon to read on this side.
@@ -194,10 +208,19 @@ fn read_ike_daemons(plan: &TestPlan, args: &Args, sides: &mut [SideEvidence]) {
             .sides
             .first()
             .is_some_and(|s| s.netns != Netns::Current);
+    // A receiver knows only its port: the sender's destination tells it what arrived where.
+    let flow_dst = sides
+        .iter()
+        .filter_map(|s| s.flow.as_ref()?.dst.as_deref()?.parse().ok())
+        .next();
     let primary = IkeRequest {
         mode: if guess_elsewhere { IkeMode::None } else { mode },
         socket: args.ike_socket.clone(),
         explicit,
+        log: args.ike_log.clone(),
+        // the daemon at the default socket logs where this host's daemon logs
+        discover_log: args.ike_socket.is_none(),
+        flow_dst,
     };
     let peer = IkeRequest {
         mode: if args.peer_ike_socket.is_some() && mode != IkeMode::None {
@@ -207,6 +230,9 @@ fn read_ike_daemons(plan: &TestPlan, args: &Args, sides: &mut [SideEvidence]) {
         },
         socket: args.peer_ike_socket.clone(),
         explicit: true,
+        log: args.peer_ike_log.clone(),
+        discover_log: false,
+        flow_dst,
     };
     for (i, side_plan) in plan.sides.iter().enumerate() {
         let name = side_plan.netns.display_name();

@@ -34,7 +34,9 @@ pub struct Args {
     /// The daemon's socket (vici for strongSwan, pluto.ctl for Libreswan) instead of its default.
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
-    /// The daemon's log, read for why negotiations failed (charon's filelog, pluto's logfile).
+    /// The daemon's log, read for why negotiations failed: a file (charon's filelog, syslog,
+    /// pluto's logfile), `journal` or `journal:UNIT[,UNIT]`. Without it and without --socket,
+    /// the log is looked for: the daemon's own file, the journal, /var/log/syslog.
     #[arg(long, value_name = "PATH")]
     pub log: Option<PathBuf>,
     /// The flow that must be protected: findings are then about it (is a CHILD_SA up, do its
@@ -89,7 +91,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
         std::fs::write(path, client.recorded())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let report = xfrmdiag_ike::inspect(&ns, &source, flow)?;
+    // the daemon at its default socket logs where this host's daemon logs: look there
+    let discover_log = args.socket.is_none();
+    let report = xfrmdiag_ike::inspect_with(&ns, &source, flow, discover_log)?;
     crate::output::print_result(
         global,
         || &report,

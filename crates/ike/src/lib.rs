@@ -135,31 +135,61 @@ fn probe(path: &Path) -> Result<DaemonKind, Error> {
 /// Reads the daemon once, with the failures from its log when one is given.
 pub fn read_daemon(source: &Source) -> Result<DaemonView, Error> {
     let (kind, path) = resolve(source)?;
-    read_resolved(source, kind, &path)
-}
-
-fn read_resolved(source: &Source, kind: DaemonKind, path: &Path) -> Result<DaemonView, Error> {
-    let mut view = read_kind(kind, path)?;
+    let mut view = read_kind(kind, &path)?;
     if let Some(log) = &source.log {
-        let text = std::fs::read(log).map_err(|e| Error::Log {
-            path: log.display().to_string(),
-            why: e.to_string(),
-        })?;
+        let log = log::LogSource::parse(&log.to_string_lossy());
         view.failures
-            .extend(log::failures_from_log(&String::from_utf8_lossy(&text)));
+            .extend(log::read_failures(&log, &view.connections)?);
     }
     Ok(view)
 }
 
 /// The daemon (read before and after the kernel dump) joined with namespace `ns`'s SAs and
-/// policies.
+/// policies; failure reasons from the log `source.log` names (a file, `journal` or
+/// `journal:UNIT`).
 pub fn inspect(ns: &Netns, source: &Source, flow: Option<Flow>) -> Result<IkeReport, Error> {
+    inspect_with(ns, source, flow, false)
+}
+
+/// As [`inspect`]; with `discover_log` and no `source.log`, the log is looked for where the
+/// daemon usually writes it ([`log::discover`]) and read if found (a log found but unreadable
+/// is no error then).
+pub fn inspect_with(
+    ns: &Netns,
+    source: &Source,
+    flow: Option<Flow>,
+    discover_log: bool,
+) -> Result<IkeReport, Error> {
     let (kind, path) = resolve(source)?;
-    let before = read_resolved(source, kind, &path)?;
+    let before = read_kind(kind, &path)?;
     let sas = xfrmdiag_inventory::dump_sas(ns)?;
     let policies = xfrmdiag_inventory::dump_policies(ns)?;
-    let after = read_resolved(source, kind, &path)?;
-    Ok(join(&before, after, &sas, &policies, flow))
+    let mut after = read_kind(kind, &path)?;
+    let explicit = source
+        .log
+        .as_ref()
+        .map(|l| log::LogSource::parse(&l.to_string_lossy()));
+    let mut log_read = None;
+    match (explicit, discover_log) {
+        (Some(log), _) => {
+            after
+                .failures
+                .extend(log::read_failures(&log, &after.connections)?);
+            log_read = Some(log.describe());
+        }
+        (None, true) => {
+            if let Some(log) = log::discover(kind) {
+                if let Ok(found) = log::read_failures(&log, &after.connections) {
+                    after.failures.extend(found);
+                    log_read = Some(log.describe());
+                }
+            }
+        }
+        (None, false) => {}
+    }
+    let mut report = join(&before, after, &sas, &policies, flow);
+    report.log = log_read;
+    Ok(report)
 }
 
 #[cfg(test)]
