@@ -1678,11 +1678,14 @@ mod pmtu {
         assert_eq!(f.side.as_deref(), Some("gl"));
         assert!(
             f.summary.contains("1326 B inside the tunnel, TCP MSS 1286")
-                && f.summary.contains("maxseg size set rt mtu"),
+                && f.summary
+                    .contains("tcp flags syn tcp option maxseg size set 1286"),
             "{}",
             f.summary
         );
-        assert!(f.remedy.contains("tcp option maxseg size set rt mtu"));
+        assert!(f
+            .remedy
+            .contains("`set rt mtu` is not enough on a policy-based tunnel"));
         assert!(
             r.findings.iter().all(|f| f.cause != "no-socket"),
             "the sender's own reset is not a closed port: {r:#?}"
