@@ -402,7 +402,7 @@ fn root_a_router_whose_frag_needed_is_filtered_is_a_pmtu_blackhole_and_without_t
         "0 of 65536 bytes acknowledged",
         "path MTU 1500",
         "Tcp.RetransSegs +",
-        "maxseg size set rt mtu",
+        "tcp flags syn tcp option maxseg size set 1360",
     ] {
         assert!(text.contains(want), "lacks {want:?}: {v:#}");
     }

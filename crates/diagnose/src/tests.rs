@@ -1748,14 +1748,45 @@ mod pmtu {
         assert_eq!(f.side.as_deref(), Some("gl"));
         assert!(
             f.summary.contains("1326 B inside the tunnel, TCP MSS 1286")
-                && f.summary.contains("maxseg size set rt mtu"),
+                && f.summary
+                    .contains("tcp flags syn tcp option maxseg size set 1286"),
             "{}",
             f.summary
         );
-        assert!(f.remedy.contains("tcp option maxseg size set rt mtu"));
+        assert!(f
+            .remedy
+            .contains("`set rt mtu` is not enough on a policy-based tunnel"));
         assert!(
             r.findings.iter().all(|f| f.cause != "no-socket"),
             "the sender's own reset is not a closed port: {r:#?}"
+        );
+    }
+
+    #[test]
+    fn the_rule_dropping_the_icmp_is_the_black_holes_evidence_not_a_firewall_drop_elsewhere() {
+        // One capture covers the machine: the gateway's NETFILTER_DROP lands in the sender's
+        // trace, while the gateway's own nft counter shows the rule.
+        let mut sides = blackhole_sides();
+        sides[0].trace.as_mut().unwrap().drops.push(TraceDrop {
+            reason: "NETFILTER_DROP".into(),
+            location: "nft_do_chain+0x40f".into(),
+            count: 8,
+        });
+        sides[1].firewall = Some(vec![FirewallHit {
+            rule: "inet pmtu out #2: icmp type destination-unreachable icmp code frag-needed counter drop".into(),
+            verdict: "drop".into(),
+            packets: 8,
+        }]);
+        let r = diagnose(&sides);
+        assert_verdict(
+            &r,
+            "pmtu-blackhole",
+            Confidence::Certain,
+            &["the ICMP is dropped by inet pmtu out #2"],
+        );
+        assert!(
+            r.findings.iter().all(|f| f.cause != "firewall-drop"),
+            "{r:#?}"
         );
     }
 

@@ -16,7 +16,7 @@ pub const RULES: &[Rule] = &[Rule {
     fault: "A router on the path (an IPsec gateway: its ESP overhead lowers the path MTU) cannot forward a packet with DF set because it exceeds the MTU of its way out, drops it and answers with ICMP \"fragmentation needed\" (IPv6 \"packet too big\"); a firewall drops that ICMP (or the router's own output rule does), so the sender never lowers its packet size. TCP completes the handshake (small packets) and then stalls. Measured on 6.1 and 6.12 (site-to-site tunnel, WAN MTU 1400, frag-needed filtered on the gateway) and 6.18 (a plain router whose egress link has MTU 1400): the router counts `Ip.FragFails` and drops with `PKT_TOO_BIG` at `ip_forward`; the sender retransmits (`Tcp.RetransSegs`, `TcpExt.TCPTimeouts`) with 0 bytes acknowledged; no xfrm counter moves (docs/kernel-notes.md).",
     evidence: "a TCP connection that completed its handshake and then stalled (bytes unacknowledged, retransmissions) while a forwarding side counted Ip.FragFails / Ip6InTooBigErrors or dropped with PKT_TOO_BIG at ip_forward / ip6_forward, and the sender's socket still assumes the larger path MTU (it never got the ICMP). The finding shows the arithmetic: the link MTU of the device the (ESP) packets leave by, the SA's overhead, the inner MTU and TCP MSS that fit",
     summary: "packets above the path MTU are dropped on the way and the ICMP \"fragmentation needed\" never reaches the sender (PMTU black hole)",
-    remedy: "let ICMP \"fragmentation needed\" (type 3 code 4; ICMPv6 \"packet too big\") through to the sender; or clamp the TCP MSS on the gateway (`nft add table inet mss; nft add chain inet mss fwd '{ type filter hook forward priority mangle; }'; nft add rule inet mss fwd tcp flags syn tcp option maxseg size set rt mtu`); or lower the MTU of the senders' interfaces to the inner MTU the finding computes",
+    remedy: "let ICMP \"fragmentation needed\" (type 3 code 4; ICMPv6 \"packet too big\") through to the sender; or clamp the TCP MSS of forwarded SYNs on the gateway to the MSS the finding computes (`nft add table inet clamp; nft add chain inet clamp forward '{ type filter hook forward priority mangle; }'; nft add rule inet clamp forward tcp flags syn tcp option maxseg size set MSS`) — `set rt mtu` is not enough on a policy-based tunnel: it clamps to the WAN route's MTU, which leaves out the ESP overhead (measured); or lower the MTU of the senders' interfaces to the inner MTU the finding computes",
     names: &[
         Signal::Drop("PKT_TOO_BIG", "ip_forward"),
         Signal::Drop("PKT_TOO_BIG", "ip6_forward"),
@@ -186,13 +186,14 @@ fn pmtu_blackhole(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool
     if c.side.is_some() {
         c.summary = match &path {
             Some(p) => format!(
-                "{} drops packets over the path MTU of {} ({} B {}, TCP MSS {}) and the ICMP \"fragmentation needed\" never reaches the sender: a PMTU black hole{}. Fix: clamp the MSS there (`tcp flags syn tcp option maxseg size set rt mtu`, or `set {}`), let the ICMP through, or set the senders' MTU to {}",
+                "{} drops packets over the path MTU of {} ({} B {}, TCP MSS {}) and the ICMP \"fragmentation needed\" never reaches the sender: a PMTU black hole{}. Fix: clamp the MSS of forwarded SYNs there to {} (`tcp flags syn tcp option maxseg size set {}`), let the ICMP through, or set the senders' MTU to {}",
                 side.namespace,
                 p.dev,
                 p.inner,
                 if p.esp.is_some() { "inside the tunnel" } else { "packets" },
                 p.mss,
                 stall.map_or(String::new(), |_| ": TCP stalled after the handshake".into()),
+                p.mss,
                 p.mss,
                 p.inner
             ),
