@@ -366,7 +366,10 @@ fn start_side(plan: &SidePlan) -> Result<Running, Error> {
         Err(e) => evidence.holes.push(format!("sysctls: {e}")),
     }
     evidence.inventory = Some(readers::inventory(&plan.netns, &mut evidence.holes));
-    if plan.role == Role::Sender {
+    // A sender's route, and a forwarding side's (`--forward`: it carries the sender's flow):
+    // whether the flow leaves through a tunnel interface or outside it.
+    if plan.role == Role::Sender || evidence.sysctls.as_ref().and_then(|s| s.ip_forward) == Some(1)
+    {
         let dst = plan.flow.as_ref().and_then(|f| f.dst.as_deref());
         if let Some(dst) = dst.and_then(|d| d.parse().ok()) {
             match readers::route(&plan.netns, dst) {
@@ -416,6 +419,7 @@ fn finish_side(mut r: Running) -> Result<SideEvidence, Error> {
     if let Some(before) = &r.nft_before {
         if let Some(after) = readers::nft_rules(&r.plan.netns, true, &mut r.evidence.holes) {
             r.evidence.firewall = Some(readers::firewall_hits(before, &after));
+            r.evidence.nat = Some(readers::nat_rules(before, &after));
         }
     }
     if let Some(collector) = r.events.take() {

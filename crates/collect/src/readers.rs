@@ -7,7 +7,7 @@ use std::path::Path;
 
 use xfrmdiag_counters::Snapshot;
 use xfrmdiag_evidence::{
-    Counters, FirewallHit, Inventory, RouteInfo, Sysctls, XfrmEvent, WATCHED_UNCHANGED,
+    Counters, FirewallHit, Inventory, NatRule, RouteInfo, Sysctls, XfrmEvent, WATCHED_UNCHANGED,
 };
 use xfrmdiag_inventory as inv;
 use xfrmdiag_netns::Netns;
@@ -156,6 +156,28 @@ pub fn firewall_hits(
             rule: h.rule.describe(),
             verdict: h.rule.verdict.clone(),
             packets: h.packets,
+        })
+        .collect()
+}
+
+/// The NAT rules after the window, each with what its counter counted during it.
+pub fn nat_rules(
+    before: &[xfrmdiag_netfilter::Rule],
+    after: &[xfrmdiag_netfilter::Rule],
+) -> Vec<NatRule> {
+    let hits = xfrmdiag_netfilter::hits(before, after);
+    after
+        .iter()
+        .filter(|r| r.is_nat())
+        .map(|r| NatRule {
+            rule: r.describe(),
+            statement: r.verdict.clone(),
+            hook: r.hook.clone(),
+            packets: r.packets.map(|_| {
+                hits.iter()
+                    .find(|h| h.rule.describe() == r.describe())
+                    .map_or(0, |h| h.packets)
+            }),
         })
         .collect()
 }

@@ -75,6 +75,11 @@ fn forward_policy_missing(facts: &Facts, side: &SideEvidence, c: &mut Candidate)
     if !(drop_here || (no_policy && facts::forwards_the_flow(side))) {
         return false;
     }
+    // The same signature comes from an inbound SA whose if_id/mark differs from the policies':
+    // only the configuration separates them, and then it is `if-id-mismatch`.
+    if !crate::rules::tunnel::if_id_mismatches(side).is_empty() {
+        return false;
+    }
     // XfrmInNoPols under a `fwd` default block is the default's doing.
     if no_policy
         && !c.has(Signal::Counter("XfrmInTmplMismatch"))

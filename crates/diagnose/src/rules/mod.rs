@@ -20,6 +20,7 @@ mod policy;
 mod receiver;
 mod sa;
 mod sender;
+mod tunnel;
 
 pub(crate) use outcome::{delivered, unexplained};
 
@@ -30,6 +31,7 @@ pub const FAMILIES: &[(&str, &[Rule])] = &[
     ("sa", sa::RULES),
     ("policy", policy::RULES),
     ("gateway", gateway::RULES),
+    ("tunnel", tunnel::RULES),
     ("ike", ike::RULES),
     ("receiver", receiver::RULES),
 ];
