@@ -13,6 +13,9 @@ pub const RULES: &[Rule] = &[
         summary: "a tunnel interface is down",
         remedy: "bring it up (`ip link set DEV up`) and restore the route into it (`ip route replace REMOTE_PREFIX dev DEV`); check what took it down (the IKE daemon's updown script, the underlying device)",
         names: &[Signal::Config("an xfrm or VTI interface is down")],
+        // The route into the interface went with it: the side's lookup finds none, which is
+        // this cause, not a routing mistake of its own.
+        excludes: &[CauseId::NoRoute],
         judge: Some(tunnel_interface_down),
         ..Rule::new(CauseId::TunnelInterfaceDown)
     },
@@ -122,6 +125,23 @@ fn tunnel_interface_down(facts: &Facts, side: &SideEvidence, c: &mut Candidate) 
         "tunnel interface {} ({} {key}) is down",
         first.name, first.kind
     );
+    if let Some(r) = side
+        .route
+        .as_ref()
+        .filter(|r| matches!(r.kind.as_str(), "unreachable" | "blackhole" | "prohibit"))
+    {
+        c.corroborate(
+            Kind::Route,
+            vec![facts::item(
+                "route",
+                side,
+                format!(
+                    "route to {} is {}: the route into the interface is gone",
+                    r.dst, r.kind
+                ),
+            )],
+        );
+    }
     c.corroborate(
         Kind::Config,
         down.iter()

@@ -110,12 +110,24 @@ fn sa_packets(side: &SideEvidence, sa: &Sa) -> Option<u64> {
     facts::moved(side, &format!("sa:{}:packets", sa.spi))
 }
 
-/// `out` policies with templates that cover the flow here.
+/// `out` policies with templates that cover the flow here. A route-based policy (`if_id` or
+/// mark) whose selector is a default route (`0.0.0.0/0`, as strongSwan installs them for VTI and
+/// xfrm interfaces) only applies to what is routed into its interface: it says nothing about
+/// which destinations belong in the tunnel, so it does not count.
 fn protecting_out_policies(side: &SideEvidence) -> Vec<&Policy> {
     facts::covering_policies(side, "out")
         .into_iter()
         .filter(|p| p.action == "allow" && !p.templates.is_empty())
+        .filter(|p| !(route_based(p) && is_default_prefix(&p.selector.dst)))
         .collect()
+}
+
+fn route_based(p: &Policy) -> bool {
+    p.if_id.is_some_and(|i| i != 0) || p.mark.as_ref().is_some_and(|m| m.value != 0)
+}
+
+fn is_default_prefix(prefix: &str) -> bool {
+    prefix.ends_with("/0")
 }
 
 /// The policies' SAs, when they are known and none counted a packet (with that as evidence):

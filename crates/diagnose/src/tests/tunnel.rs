@@ -452,3 +452,65 @@ fn vti_inbound_sa_with_another_mark_is_if_id_mismatch() {
     assert_eq!(r.verdict, CauseId::IfIdMismatch, "{r:#?}");
     assert!(format!("{r:?}").contains("vti0 ikey 42"), "{r:#?}");
 }
+
+#[test]
+fn vti_with_default_route_selectors_is_no_false_alarm() {
+    // strongSwan-style VTI: policies 0.0.0.0/0 with the key as mark. The receiving gateway routes
+    // the flow into its LAN (not vti0) and its outbound SA is idle (one-way UDP): healthy.
+    let vti = |mut s: SideEvidence, routed_into_it: bool| {
+        s.tunnel_links = Some(vec![TunnelLink {
+            name: "vti0".into(),
+            kind: "vti".into(),
+            ikey: Some(7),
+            okey: Some(7),
+            admin_up: true,
+            oper_state: "unknown".into(),
+            ..Default::default()
+        }]);
+        let inv = s.inventory.as_mut().unwrap();
+        for p in inv.policies.as_mut().unwrap() {
+            p.selector.src = "0.0.0.0/0".into();
+            p.selector.dst = "0.0.0.0/0".into();
+            p.mark = Some(Mark {
+                value: 7,
+                mask: 0xffff_ffff,
+            });
+        }
+        for sa in inv.sas.as_mut().unwrap() {
+            sa.mark = Some(Mark {
+                value: 7,
+                mask: 0xffff_ffff,
+            });
+        }
+        if routed_into_it {
+            s.route.as_mut().unwrap().dev = Some("vti0".into());
+        }
+        s
+    };
+    let r = diagnose(&[
+        host_l(5),
+        with_counters(vti(gateway("gwL", None), true), ESP_OUT),
+        with_counters(vti(gateway("gwR", None), false), ESP_OUT),
+        host_r(5),
+    ]);
+    assert!(r.healthy && r.verdict == CauseId::Delivered, "{r:#?}");
+}
+
+#[test]
+fn a_down_interface_whose_route_went_with_it_is_tunnel_interface_down_not_no_route() {
+    let mut gl = with_xfrmi(gateway("gwL", Some(42)), true);
+    let link = &mut gl.tunnel_links.as_mut().unwrap()[0];
+    link.admin_up = false;
+    link.oper_state = "down".into();
+    let r = gl.route.as_mut().unwrap();
+    r.kind = "unreachable".into();
+    r.dev = None;
+    let gl = with_counters(gl, &[("IpExt.InNoRoutes", 5)]);
+    let r = diagnose(&[host_l(5), gl, gateway("gwR", Some(42)), host_r(0)]);
+    assert_eq!(
+        (r.verdict, r.findings[0].confidence),
+        (CauseId::TunnelInterfaceDown, Confidence::Certain),
+        "{r:#?}"
+    );
+    assert!(!causes(&r).contains(&CauseId::NoRoute), "{r:#?}");
+}
