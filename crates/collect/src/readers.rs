@@ -181,3 +181,44 @@ pub fn nat_rules(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xfrmdiag_netfilter::Rule;
+
+    fn nat(handle: u64, verdict: &str, packets: Option<u64>) -> Rule {
+        Rule {
+            family: "ip".into(),
+            table: "nat".into(),
+            chain: "post".into(),
+            handle,
+            hook: Some("postrouting".into()),
+            chain_type: Some("nat".into()),
+            text: format!("oifname \"wan0\" counter {verdict}"),
+            verdict: verdict.into(),
+            packets,
+            bytes: packets.map(|p| p * 100),
+        }
+    }
+
+    #[test]
+    fn nat_rules_carry_their_window_count_and_filters_stay_out() {
+        let before = vec![nat(2, "masquerade", Some(4)), nat(3, "snat", None)];
+        let mut after = before.clone();
+        after[0].packets = Some(5);
+        after.push(nat(4, "drop", Some(9)));
+        let got = nat_rules(&before, &after);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(
+            got[0].rule,
+            "ip nat post #2: oifname \"wan0\" counter masquerade"
+        );
+        assert_eq!(
+            (got[0].packets, got[0].hook.as_deref()),
+            (Some(1), Some("postrouting"))
+        );
+        assert!(got[0].is_source_nat());
+        assert_eq!(got[1].packets, None, "no counter: unknown, not 0");
+    }
+}

@@ -96,7 +96,6 @@ fn esp_sa(spi: &str, src: &str, dst: &str, reqid: u32, if_id: Option<u32>) -> Sa
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn tunnel_policy(
     dir: &str,
     src: &str,
