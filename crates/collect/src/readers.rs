@@ -39,11 +39,19 @@ pub fn counters(ns: &Netns) -> Result<Snapshot, String> {
 }
 
 /// What moved between two snapshots, and which of the counters whose stillness matters were
-/// read on both ends.
+/// read on both ends (the watched ones, and each SA's packet count: an SA that carried nothing
+/// is how a flow that left in clear shows).
 pub fn counter_delta(before: &Snapshot, after: &Snapshot) -> Counters {
     let d = xfrmdiag_counters::delta(before, after);
+    let sa_packets = before
+        .counters
+        .keys()
+        .filter(|n| n.starts_with("sa:") && n.ends_with(":packets"))
+        .map(String::as_str);
     let read = WATCHED_UNCHANGED
         .iter()
+        .copied()
+        .chain(sa_packets)
         .filter(|n| before.get(n).is_some() && after.get(n).is_some())
         .map(|n| n.to_string())
         .collect();

@@ -147,8 +147,8 @@ pub const WATCHED_UNCHANGED: &[&str] = &["Ip.InReceives", "Ip6InReceives", "Xfrm
 pub struct Counters {
     /// Only counters that moved.
     pub delta: BTreeMap<String, CounterChange>,
-    /// Of [`WATCHED_UNCHANGED`], those read before and after (so "did not move" is known, not
-    /// assumed).
+    /// Of [`WATCHED_UNCHANGED`] and the SAs' `sa:<spi>:packets`, those read before and after
+    /// (so "did not move" is known, not assumed).
     #[serde(default)]
     pub read: Vec<String>,
 }

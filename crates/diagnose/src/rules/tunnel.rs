@@ -133,9 +133,21 @@ fn is_default_prefix(prefix: &str) -> bool {
 /// The policies' SAs, when they are known and none counted a packet (with that as evidence):
 /// the flow did not go through them.
 fn idle_sas(side: &SideEvidence, policies: &[&Policy]) -> Option<Vec<EvidenceItem>> {
-    facts::counters(side)?;
+    // An XFRM counter that moved here means the packets met the transforms (an SA that expired
+    // and went away mid-window no longer shows its count): not a clear passage.
+    let counters = facts::counters(side)?;
+    if counters
+        .delta
+        .keys()
+        .any(|n| n.starts_with("Xfrm") && counters.increase(n).is_some())
+    {
+        return None;
+    }
     let sas: Vec<&Sa> = policies.iter().flat_map(|p| policy_sas(side, p)).collect();
-    if sas.iter().any(|sa| sa_packets(side, sa).is_some()) {
+    // Each SA's count must be known to have stayed still (evidence without per-SA counters
+    // proves nothing).
+    let still = |sa: &&Sa| counters.known_unchanged(&format!("sa:{}:packets", sa.spi));
+    if !sas.iter().all(still) {
         return None;
     }
     Some(if sas.is_empty() {
@@ -332,7 +344,8 @@ fn peer_expects<'a>(facts: &Facts<'a>, side: &SideEvidence) -> Option<(&'a SideE
 }
 
 fn cleartext_leak(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
-    if facts.tally.received.unwrap_or(0) == 0 || !sends_or_forwards(side) {
+    // A leak is silent: everything arrives. A partial loss has a cause of its own.
+    if !facts.tally.delivered() || !sends_or_forwards(side) {
         return false;
     }
     let own = protecting_out_policies(side);

@@ -29,7 +29,14 @@ fn counters(delta: &[(&str, u64)]) -> Option<Counters> {
             .iter()
             .map(|(n, v)| (n.to_string(), CounterChange::Increased(*v)))
             .collect::<BTreeMap<_, _>>(),
-        read: vec!["Ip.InReceives".into()],
+        // Read on both ends: the watched counters and every SA's packet count.
+        read: [
+            "Ip.InReceives",
+            "sa:0x00003001:packets",
+            "sa:0x00003002:packets",
+        ]
+        .map(String::from)
+        .to_vec(),
     })
 }
 
@@ -512,4 +519,18 @@ fn a_down_interface_whose_route_went_with_it_is_tunnel_interface_down_not_no_rou
         "{r:#?}"
     );
     assert!(!causes(&r).contains(&CauseId::NoRoute), "{r:#?}");
+}
+
+#[test]
+fn without_per_sa_counters_an_idle_sa_is_not_assumed() {
+    // Evidence that never read the SAs' packet counts (older files): no clear-text claim.
+    let mut sides = masquerade_leak();
+    sides[1]
+        .counters
+        .as_mut()
+        .unwrap()
+        .read
+        .retain(|n| !n.starts_with("sa:"));
+    let r = diagnose(&sides);
+    assert!(r.healthy, "{r:#?}");
 }
