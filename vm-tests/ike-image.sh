@@ -38,9 +38,10 @@ add_ike_daemons() {
 	files+=(usr/lib/ipsec/charon usr/sbin/swanctl usr/lib/ipsec/libcharon.so.0 usr/lib/ipsec/libstrongswan.so.0 usr/lib/ipsec/libvici.so.0)
 	for p in $IKE_SWAN_PLUGINS; do files+=("usr/lib/ipsec/plugins/libstrongswan-$p.so"); done
 	files+=(usr/libexec/ipsec/pluto usr/libexec/ipsec/whack usr/libexec/ipsec/addconn usr/bin/certutil)
-	# NSS loads these with dlopen: ldd cannot see them
-	for f in "$root"/usr/lib/x86_64-linux-gnu/nss/* "$root"/usr/lib/x86_64-linux-gnu/libsoftokn3.so "$root"/usr/lib/x86_64-linux-gnu/libfreebl*.so "$root"/usr/lib/x86_64-linux-gnu/libnssckbi.so; do
-		[ -e "$f" ] && files+=("${f#"$root"/}")
+	# NSS loads its soft token with dlopen (ldd cannot see it), and the token its freebl; the
+	# builtin root-CA module (libnssckbi, 0.6 MB) is left out: a PSK needs no CA
+	for f in libsoftokn3.so libfreeblpriv3.so libfreebl3.so; do
+		files+=("usr/lib/x86_64-linux-gnu/$f")
 	done
 	for f in "${files[@]}"; do
 		[ -e "$root/$f" ] || { echo "vm-tests: $f is not in the IKE packages" >&2; return 1; }
@@ -64,4 +65,44 @@ add_ike_daemons() {
 	fi
 	# selectors name protocols ([udp/5555]); charon and pluto read /etc/protocols and /etc/services
 	cp /etc/protocols /etc/services "$stage/etc/" 2>/dev/null || true
+	add_swan_pki "$stage" || return 1
+}
+
+# strongSwan's `pki`, for the certificate scenario (ike-swan-cert-healthy): certificates and keys
+# are made in the guest at test time. Its own packages, cached apart from the daemons' (pki links
+# libtls, which Debian ships in libcharon-extra-plugins; nothing else of that package is used).
+IKE_PKI_PACKAGES=(strongswan-pki libcharon-extra-plugins)
+
+# add_swan_pki STAGE: /usr/bin/pki and libtls (it uses libstrongswan and the plugins
+# add_ike_daemons copies)
+add_swan_pki() {
+	local stage=$1 dir key root
+	key=$(printf '%s\n' "${IKE_PKI_PACKAGES[@]}" | sha256sum | cut -c1-12)
+	dir=$CACHE/ike-pki root=$CACHE/ike-pki/root-$key
+	if [ ! -e "$root/.complete" ]; then
+		rm -rf "$dir" && mkdir -p "$dir/debs" "$root"
+		if ! (cd "$dir/debs" && apt-get download "${IKE_PKI_PACKAGES[@]}" >/dev/null 2>"$dir/download.err"); then
+			apt_update_once >&2 || return 1
+			(cd "$dir/debs" && apt-get download "${IKE_PKI_PACKAGES[@]}" >/dev/null 2>"$dir/download.err") || { cat "$dir/download.err" >&2; return 1; }
+		fi
+		local deb
+		for deb in "$dir"/debs/*.deb; do dpkg -x "$deb" "$root"; done
+		touch "$root/.complete"
+	fi
+	local f
+	for f in usr/bin/pki usr/lib/ipsec/libtls.so.0; do
+		[ -e "$root/$f" ] || { echo "vm-tests: $f is not in ${IKE_PKI_PACKAGES[*]}" >&2; return 1; }
+		mkdir -p "$stage/$(dirname "$f")"
+		cp -L "$root/$f" "$stage/$f"
+	done
+	# pki's RSA key generation needs a DRBG (charon's plugin list has none)
+	local swan
+	swan=$(fetch_ike_root) || return 1
+	cp -L "$swan/usr/lib/ipsec/plugins/libstrongswan-drbg.so" "$stage/usr/lib/ipsec/plugins/" || return 1
+	# everything else they link (libstrongswan, libc) is charon's, already in the image
+	if LD_LIBRARY_PATH=$stage/usr/lib/ipsec:$stage/usr/lib/x86_64-linux-gnu:$stage/lib/x86_64-linux-gnu \
+		ldd "$stage/usr/bin/pki" "$stage/usr/lib/ipsec/libtls.so.0" | grep 'not found' >&2; then
+		echo "vm-tests: pki has unresolved libraries (above)" >&2
+		return 1
+	fi
 }

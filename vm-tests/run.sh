@@ -186,6 +186,7 @@ base_key() { # base_key KERNEL_DIR: what the cached base image depends on
 		# shellcheck disable=SC2046 # one path per word
 		sha256sum /bin/busybox /usr/sbin/ip $(ldd /usr/sbin/ip | grep -oE '/[^ ]+') | cut -d' ' -f1
 		declare -f build_base add_ike_daemons fetch_ike_root
+		declare -f add_swan_pki 2>/dev/null && echo "${IKE_PKI_PACKAGES[*]}"
 		echo "${IKE_PACKAGES[*]} $IKE_SWAN_PLUGINS"
 	} | sha256sum | cut -c1-16
 }

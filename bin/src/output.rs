@@ -112,6 +112,24 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// Writes a command's result to stdout: pretty JSON (and a newline) with `--json`, the human
+/// text otherwise. Only the form asked for is built.
+pub fn print_result<J: serde::Serialize>(
+    global: &Global,
+    json: impl FnOnce() -> J,
+    human: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    if global.json {
+        serde_json::to_writer_pretty(&mut stdout, &json())?;
+        writeln!(stdout)?;
+    } else {
+        stdout.write_all(human().as_bytes())?;
+    }
+    stdout.flush()?;
+    Ok(())
+}
+
 /// CAP_NET_ADMIN, from linux/capability.h.
 const CAP_NET_ADMIN: u32 = 12;
 

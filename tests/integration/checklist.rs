@@ -661,25 +661,10 @@ fn root_sa_checks_count_match_and_watch_lifetimes() {
     let ns = ScratchNetns::new("xd-chk-sa").expect("namespace");
     // This host has no ESP, so no keyed SA can be added; `allocspi` makes a real (larval) SA
     // with SPI 0x1234 and a 30 s hard lifetime on any kernel with XFRM.
-    ns.ip(&[
-        "xfrm",
-        "state",
-        "allocspi",
-        "src",
-        "10.98.0.2",
-        "dst",
-        "10.98.0.1",
-        "proto",
-        "esp",
-        "reqid",
-        "4",
-        "mode",
-        "tunnel",
-        "min",
-        "0x1234",
-        "max",
-        "0x1234",
-    ])
+    ip_words(
+        &ns,
+        "xfrm state allocspi src 10.98.0.2 dst 10.98.0.1 proto esp reqid 4 mode tunnel min 0x1234 max 0x1234",
+    )
     .expect("allocspi");
     let file = TempFile::new(
         "sa",
@@ -1260,25 +1245,10 @@ fn root_sa_lifetime_and_seq_headroom_on_a_real_sa() {
     let ns = ScratchNetns::new("xd-chk-sahealth").expect("namespace");
     // A keyless `allocspi` SA: hard add-expire = net.core.xfrm_acq_expires (30 s by default,
     // per namespace), no packets sent so its sequence space is untouched.
-    ns.ip(&[
-        "xfrm",
-        "state",
-        "allocspi",
-        "src",
-        "10.98.0.2",
-        "dst",
-        "10.98.0.1",
-        "proto",
-        "esp",
-        "reqid",
-        "4",
-        "mode",
-        "tunnel",
-        "min",
-        "0x1234",
-        "max",
-        "0x1234",
-    ])
+    ip_words(
+        &ns,
+        "xfrm state allocspi src 10.98.0.2 dst 10.98.0.1 proto esp reqid 4 mode tunnel min 0x1234 max 0x1234",
+    )
     .expect("allocspi");
     let file = TempFile::new(
         "sahealth",

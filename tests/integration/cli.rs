@@ -166,6 +166,42 @@ fn durations_follow_one_rule_set_on_every_flag_and_checklist_field() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `diagnose --interval` is a pause: the same rules, and zero (back to back) on top.
+#[test]
+fn diagnose_interval_is_a_duration_or_zero() {
+    let interval = |text: &str| {
+        let out = xfrmdiag()
+            .args([
+                "diagnose",
+                &format!("--interval={text}"),
+                "--no-such-flag-after",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{text:?}");
+        stderr(&out)
+    };
+    let accepted = xfrmdiag_duration::ACCEPTED.iter().map(|(text, _)| *text);
+    for text in accepted.chain(["0", "0s", "0ms", "250ms"]) {
+        let err = interval(text);
+        assert!(
+            err.contains("no-such-flag-after"),
+            "refused {text:?}: {err}"
+        );
+    }
+    for text in xfrmdiag_duration::REFUSED
+        .iter()
+        .filter(|t| !["0", "0s"].contains(t))
+    {
+        let err = interval(text);
+        assert!(
+            err.contains("is not a duration"),
+            "accepted {text:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{text:?}: one line: {err:?}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Error lines: controls escaped, one line, whatever the input.
 

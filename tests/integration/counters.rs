@@ -201,26 +201,7 @@ fn root_inbound_require_esp_moves_tmpl_mismatch_and_udp_inerrors_in_the_receiver
     }
     let pair = VethPair::new("xdc-tmpl").expect("veth pair");
     quiet_ipv6(&pair);
-    pair.b
-        .ip(&[
-            "xfrm",
-            "policy",
-            "add",
-            "dir",
-            "in",
-            "src",
-            &format!("{}/32", pair.a_v4),
-            "dst",
-            &format!("{}/32", pair.b_v4),
-            "proto",
-            "udp",
-            "tmpl",
-            "proto",
-            "esp",
-            "mode",
-            "transport",
-        ])
-        .expect("add inbound policy");
+    require_esp(&pair.b, "in", &pair.a_v4, &pair.b_v4, "udp");
     let receiver = bind_udp(&pair.b, &pair.b_v4);
     let to = receiver.local_addr().unwrap();
     let (a0, b0) = (snapshot(&pair.a), snapshot(&pair.b));
@@ -329,26 +310,7 @@ fn root_counters_save_then_since_through_the_binary() {
     }
     let pair = VethPair::new("xdc-bin").expect("veth pair");
     quiet_ipv6(&pair);
-    pair.b
-        .ip(&[
-            "xfrm",
-            "policy",
-            "add",
-            "dir",
-            "in",
-            "src",
-            &format!("{}/32", pair.a_v4),
-            "dst",
-            &format!("{}/32", pair.b_v4),
-            "proto",
-            "udp",
-            "tmpl",
-            "proto",
-            "esp",
-            "mode",
-            "transport",
-        ])
-        .expect("add inbound policy");
+    require_esp(&pair.b, "in", &pair.a_v4, &pair.b_v4, "udp");
     let receiver = bind_udp(&pair.b, &pair.b_v4);
     let dir = std::env::temp_dir().join(format!("xfrmdiag-counters-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -489,26 +451,7 @@ fn root_watch_streams_one_json_object_per_interval() {
     }
     let pair = VethPair::new("xdc-watch").expect("veth pair");
     quiet_ipv6(&pair);
-    pair.b
-        .ip(&[
-            "xfrm",
-            "policy",
-            "add",
-            "dir",
-            "in",
-            "src",
-            &format!("{}/32", pair.a_v4),
-            "dst",
-            &format!("{}/32", pair.b_v4),
-            "proto",
-            "udp",
-            "tmpl",
-            "proto",
-            "esp",
-            "mode",
-            "transport",
-        ])
-        .expect("add inbound policy");
+    require_esp(&pair.b, "in", &pair.a_v4, &pair.b_v4, "udp");
     let receiver = bind_udp(&pair.b, &pair.b_v4);
     let mut child = spawn(&[
         "-n",

@@ -104,25 +104,7 @@ fn root_plain_udp_into_inbound_esp_policy_is_template_mismatch() {
     let Some(p) = pair("root_plain_udp_into_inbound_esp_policy_is_template_mismatch") else {
         return;
     };
-    p.b.ip(&[
-        "xfrm",
-        "policy",
-        "add",
-        "src",
-        &p.a_v4,
-        "dst",
-        &p.b_v4,
-        "proto",
-        "udp",
-        "dir",
-        "in",
-        "tmpl",
-        "proto",
-        "esp",
-        "mode",
-        "transport",
-    ])
-    .unwrap();
+    require_esp(&p.b, "in", &p.a_v4, &p.b_v4, "udp");
     let (code, v) = diagnose_pair(&p, &p.b_v4, &[]);
     assert_eq!(v["verdict"], "policy-template-mismatch", "{v:#}");
     assert_eq!(v["findings"][0]["confidence"], "certain");
@@ -154,25 +136,7 @@ fn root_outbound_template_without_sa_is_no_outbound_sa() {
     let Some(p) = pair("root_outbound_template_without_sa_is_no_outbound_sa") else {
         return;
     };
-    p.a.ip(&[
-        "xfrm",
-        "policy",
-        "add",
-        "src",
-        &p.a_v4,
-        "dst",
-        &p.b_v4,
-        "proto",
-        "udp",
-        "dir",
-        "out",
-        "tmpl",
-        "proto",
-        "esp",
-        "mode",
-        "transport",
-    ])
-    .unwrap();
+    require_esp(&p.a, "out", &p.a_v4, &p.b_v4, "udp");
     let (code, v) = diagnose_pair(&p, &p.b_v4, &[]);
     assert_eq!(v["verdict"], "no-outbound-sa", "{v:#}");
     assert_evidence(&v, "XfrmOutNoStates +5");
@@ -875,7 +839,7 @@ fn root_application_not_reading_is_socket_buffer_full() {
     let (code, v) = diagnose_pair(
         &p,
         &p.b_v4,
-        &["--count", "50", "--size", "1200", "--interval", "0"],
+        &["--count", "50", "--size", "1200", "--interval", "0ms"],
     );
     assert_eq!(v["verdict"], "socket-buffer-full", "{v:#}");
     assert_eq!(v["findings"][0]["confidence"], "certain");
@@ -919,55 +883,16 @@ fn root_gateway_without_forward_policy_is_forward_policy_missing() {
         return;
     }
     // a --- gw --- b, the gateway requiring ESP for what it forwards from a to b.
-    let a = ScratchNetns::new("xd-fwd-a").unwrap();
-    let gw = ScratchNetns::new("xd-fwd-g").unwrap();
-    let b = ScratchNetns::new("xd-fwd-b").unwrap();
-    let n = std::process::id() % 200 + 20;
-    let (a_ip, ga_ip) = (format!("10.98.{n}.1"), format!("10.98.{n}.254"));
-    let (b_ip, gb_ip) = (format!("10.97.{n}.1"), format!("10.97.{n}.254"));
-    a.ip(&[
-        "link",
-        "add",
-        "eth0",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "to-a",
-        "netns",
-        gw.name(),
-    ])
-    .unwrap();
-    b.ip(&[
-        "link",
-        "add",
-        "eth0",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "to-b",
-        "netns",
-        gw.name(),
-    ])
-    .unwrap();
-    for (ns, dev, addr) in [
-        (&a, "eth0", &a_ip),
-        (&gw, "to-a", &ga_ip),
-        (&b, "eth0", &b_ip),
-        (&gw, "to-b", &gb_ip),
-    ] {
-        ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", dev])
-            .unwrap();
-        ns.ip(&["link", "set", dev, "up"]).unwrap();
-    }
-    a.ip(&["route", "add", "default", "via", &ga_ip]).unwrap();
-    b.ip(&["route", "add", "default", "via", &gb_ip]).unwrap();
-    assert!(gw
-        .exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])
-        .unwrap()
-        .status
-        .success());
+    let Routed {
+        a,
+        gw,
+        b,
+        a_v4: a_ip,
+        b_v4: b_ip,
+        gw_a_v4: ga_ip,
+        gw_b_v4: gb_ip,
+        ..
+    } = routed("xd-fwd");
     gw.ip(&[
         "xfrm", "policy", "add", "src", &a_ip, "dst", &b_ip, "dir", "fwd", "tmpl", "src", &ga_ip,
         "dst", &gb_ip, "proto", "esp", "mode", "tunnel",
@@ -1213,25 +1138,7 @@ mod peer_ssh {
         assert_eq!(out.status.code(), Some(0));
 
         // The classic fault on the far host, seen from here.
-        p.b.ip(&[
-            "xfrm",
-            "policy",
-            "add",
-            "src",
-            &p.a_v4,
-            "dst",
-            &p.b_v4,
-            "proto",
-            "udp",
-            "dir",
-            "in",
-            "tmpl",
-            "proto",
-            "esp",
-            "mode",
-            "transport",
-        ])
-        .unwrap();
+        require_esp(&p.b, "in", &p.a_v4, &p.b_v4, "udp");
         let out = diagnose_over_ssh(port_for_this_run(0), &p, &s, "client", me);
         let v = json(&out);
         assert_eq!(v["verdict"], "policy-template-mismatch", "{v:#}");
@@ -1333,71 +1240,6 @@ fn causes_doc_is_current() {
         on_disk == generated,
         "docs/causes.md is stale: run XFRMDIAG_UPDATE_DOCS=1 cargo test -p xfrmdiag --test integration causes_doc"
     );
-}
-
-/// a --- gw --- b with forwarding on in gw (IPv4 and IPv6), each end routed through gw.
-struct Routed {
-    a: ScratchNetns,
-    gw: ScratchNetns,
-    b: ScratchNetns,
-    b_v4: String,
-    b_v6: String,
-}
-
-fn routed(prefix: &str) -> Routed {
-    let a = ScratchNetns::new(&format!("{prefix}-a")).unwrap();
-    let gw = ScratchNetns::new(&format!("{prefix}-g")).unwrap();
-    let b = ScratchNetns::new(&format!("{prefix}-b")).unwrap();
-    let n = std::process::id() % 200 + 20;
-    let v4 = |net: u8, host: u8| format!("10.{net}.{n}.{host}");
-    let v6 = |net: u8, host: u8| format!("fd{net}:{n}::{host}");
-    for (end, dev, peer, net) in [(&a, "eth0", "to-a", 96), (&b, "eth0", "to-b", 95)] {
-        end.ip(&[
-            "link",
-            "add",
-            dev,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            peer,
-            "netns",
-            gw.name(),
-        ])
-        .unwrap();
-        for (ns, d, host) in [(end, dev, 1), (&gw, peer, 254)] {
-            ns.ip(&["addr", "add", &format!("{}/24", v4(net, host)), "dev", d])
-                .unwrap();
-            ns.ip(&[
-                "addr",
-                "add",
-                &format!("{}/64", v6(net, host)),
-                "dev",
-                d,
-                "nodad",
-            ])
-            .unwrap();
-            ns.ip(&["link", "set", d, "up"]).unwrap();
-        }
-        end.ip(&["route", "add", "default", "via", &v4(net, 254)])
-            .unwrap();
-        end.ip(&["-6", "route", "add", "default", "via", &v6(net, 254)])
-            .unwrap();
-    }
-    for sysctl in ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"] {
-        assert!(gw
-            .exec(&["sysctl", "-qw", sysctl])
-            .unwrap()
-            .status
-            .success());
-    }
-    Routed {
-        a,
-        gw,
-        b,
-        b_v4: v4(95, 1),
-        b_v6: v6(95, 1),
-    }
 }
 
 #[test]

@@ -51,25 +51,7 @@ fn root_drop_case_stops_early_with_the_full_window_verdict() {
     let Some(p) = pair("root_drop_case_stops_early_with_the_full_window_verdict") else {
         return;
     };
-    p.b.ip(&[
-        "xfrm",
-        "policy",
-        "add",
-        "src",
-        &p.a_v4,
-        "dst",
-        &p.b_v4,
-        "proto",
-        "udp",
-        "dir",
-        "in",
-        "tmpl",
-        "proto",
-        "esp",
-        "mode",
-        "transport",
-    ])
-    .unwrap();
+    require_esp(&p.b, "in", &p.a_v4, &p.b_v4, "udp");
     let (code, early, note) = diagnose(&p, &[]);
     assert!(note.contains(EARLY), "no early stop:\n{note}\n{early:#}");
     // At least the 5 datagrams: unrelated IPv6 housekeeping may move a counter of the sender.

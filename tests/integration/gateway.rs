@@ -98,25 +98,7 @@ fn root_tcp_into_a_require_esp_policy_dies_at_the_handshake() {
     };
     let listen = TcpListen::bind(&p.b.netns(), 0).expect("listen in b");
     let port = listen.port();
-    p.b.ip(&[
-        "xfrm",
-        "policy",
-        "add",
-        "dir",
-        "in",
-        "src",
-        &p.a_v4,
-        "dst",
-        &p.b_v4,
-        "proto",
-        "tcp",
-        "tmpl",
-        "proto",
-        "esp",
-        "mode",
-        "transport",
-    ])
-    .expect("inbound require-ESP policy");
+    require_esp(&p.b, "in", &p.a_v4, &p.b_v4, "tcp");
     let (sent, mismatches) = grew(&p.b, "XfrmInTmplMismatch", || {
         send_tcp(
             &p.a.netns(),
@@ -150,25 +132,7 @@ fn root_icmp_blocked_by_policies_is_counted() {
         return;
     };
     // The receiver requires ESP for ICMP: the clear echo requests die on arrival.
-    p.b.ip(&[
-        "xfrm",
-        "policy",
-        "add",
-        "dir",
-        "in",
-        "src",
-        &p.a_v4,
-        "dst",
-        &p.b_v4,
-        "proto",
-        "icmp",
-        "tmpl",
-        "proto",
-        "esp",
-        "mode",
-        "transport",
-    ])
-    .expect("inbound require-ESP policy");
+    require_esp(&p.b, "in", &p.a_v4, &p.b_v4, "icmp");
     let (r, mismatches) = grew(&p.b, "XfrmInTmplMismatch", || {
         send_icmp(&p.a.netns(), &icmp_to(&p.b_v4)).expect("ping")
     });
@@ -330,87 +294,21 @@ fn root_diagnose_tcp_and_icmp_flows_end_to_end() {
     );
     assert!(v.to_string().contains("ECONNREFUSED"), "{v:#}");
     // ICMP into a require-ESP inbound policy.
-    p.b.ip(&[
-        "xfrm",
-        "policy",
-        "add",
-        "dir",
-        "in",
-        "src",
-        &p.a_v4,
-        "dst",
-        &p.b_v4,
-        "proto",
-        "icmp",
-        "tmpl",
-        "proto",
-        "esp",
-        "mode",
-        "transport",
-    ])
-    .expect("inbound require-ESP policy");
+    require_esp(&p.b, "in", &p.a_v4, &p.b_v4, "icmp");
     let (code, v) = diagnose(&p, &format!("icmp:{}", p.b_v4), &[]);
     assert_eq!(code, 1, "{v:#}");
     assert_eq!(v["verdict"], "policy-template-mismatch", "{v:#}");
 }
 
-/// a — gw — b: two /24s routed through a forwarding namespace.
-struct Routed {
-    a: ScratchNetns,
-    gw: ScratchNetns,
-    b: ScratchNetns,
-    b_ip: String,
-}
-
-fn routed(test: &str) -> Option<Routed> {
-    if !can_use_netns(test) {
-        return None;
-    }
-    let a = ScratchNetns::new("xd-gwr-a").unwrap();
-    let gw = ScratchNetns::new("xd-gwr-g").unwrap();
-    let b = ScratchNetns::new("xd-gwr-b").unwrap();
-    let n = std::process::id() % 200 + 20;
-    let (a_ip, ga_ip) = (format!("10.96.{n}.1"), format!("10.96.{n}.254"));
-    let (b_ip, gb_ip) = (format!("10.95.{n}.1"), format!("10.95.{n}.254"));
-    for (ns, peer) in [(&a, "to-a"), (&b, "to-b")] {
-        ns.ip(&[
-            "link",
-            "add",
-            "eth0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            peer,
-            "netns",
-            gw.name(),
-        ])
-        .unwrap();
-    }
-    for (ns, dev, addr) in [
-        (&a, "eth0", &a_ip),
-        (&gw, "to-a", &ga_ip),
-        (&b, "eth0", &b_ip),
-        (&gw, "to-b", &gb_ip),
-    ] {
-        ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", dev])
-            .unwrap();
-        ns.ip(&["link", "set", dev, "up"]).unwrap();
-    }
-    a.ip(&["route", "add", "default", "via", &ga_ip]).unwrap();
-    b.ip(&["route", "add", "default", "via", &gb_ip]).unwrap();
-    assert!(gw
-        .exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])
-        .unwrap()
-        .status
-        .success());
-    Some(Routed { a, gw, b, b_ip })
+/// The a — gw — b topology (util::routed), when this machine can make namespaces.
+fn routed_for(test: &str) -> Option<Routed> {
+    can_use_netns(test).then(|| routed("xd-gwr"))
 }
 
 #[test]
 fn root_forward_side_names_the_gateways_nft_rule_that_drops_the_flow() {
     let _tracefs = tracefs_shared();
-    let Some(r) = routed("root_forward_side_names_the_gateways_nft_rule_that_drops_the_flow")
+    let Some(r) = routed_for("root_forward_side_names_the_gateways_nft_rule_that_drops_the_flow")
     else {
         return;
     };
@@ -423,7 +321,7 @@ fn root_forward_side_names_the_gateways_nft_rule_that_drops_the_flow() {
             }
         }",
     );
-    let target = format!("udp:{}:5000", r.b_ip);
+    let target = format!("udp:{}:5000", r.b_v4);
     let out = run(&[
         "diagnose",
         "-n",
@@ -448,4 +346,90 @@ fn root_forward_side_names_the_gateways_nft_rule_that_drops_the_flow() {
         "the gateway's rule and counter are named: {v:#}"
     );
     assert_eq!(v["sides"].as_array().map(|s| s.len()), Some(3), "{v:#}");
+}
+
+/// A TCP flow through `r.gw` with `--forward`: (exit code, JSON).
+fn diagnose_forwarded_tcp(r: &Routed, port: u16) -> (i32, serde_json::Value) {
+    let target = format!("tcp:{}:{port}", r.b_v4);
+    let out = run(&[
+        "diagnose",
+        "-n",
+        r.a.name(),
+        "--send",
+        &target,
+        "--peer-netns",
+        r.b.name(),
+        "--forward",
+        r.gw.name(),
+        "--window",
+        "1s",
+        "--json",
+    ]);
+    (out.status.code().unwrap_or(-1), json(&out))
+}
+
+#[test]
+fn root_a_router_whose_frag_needed_is_filtered_is_a_pmtu_blackhole_and_without_the_filter_delivers()
+{
+    let _tracefs = tracefs_shared();
+    let Some(r) = routed_for(
+        "root_a_router_whose_frag_needed_is_filtered_is_a_pmtu_blackhole_and_without_the_filter_delivers",
+    ) else {
+        return;
+    };
+    // The router's way to b is narrower than both ends' links (so neither end's SYN announces
+    // the smaller MSS); its own ICMP "fragmentation needed" is dropped on the way out, as a
+    // too-strict firewall does.
+    r.gw.ip(&["link", "set", "to-b", "mtu", "1400"]).unwrap();
+    nft(
+        &r.gw,
+        "table inet pmtu {
+            chain out {
+                type filter hook output priority 0; policy accept;
+                icmp type destination-unreachable icmp code frag-needed counter drop
+            }
+        }",
+    );
+    let (code, v) = diagnose_forwarded_tcp(&r, 5003);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["verdict"], "pmtu-blackhole", "{v:#}");
+    let f = &v["findings"][0];
+    assert_eq!(f["side"], r.gw.name(), "{v:#}");
+    let text = f.to_string();
+    for want in [
+        "the flow leaves by to-b with MTU 1400: inner MTU 1400, TCP MSS 1360",
+        "Ip.FragFails +",
+        "0 of 65536 bytes acknowledged",
+        "path MTU 1500",
+        "Tcp.RetransSegs +",
+        "maxseg size set rt mtu",
+    ] {
+        assert!(text.contains(want), "lacks {want:?}: {v:#}");
+    }
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["cause"] != "no-socket" && f["cause"] != "firewall-drop"),
+        "the sender's own reset of the stalled connection is no closed port, and the rule that \
+         drops the ICMP is the black hole's evidence: {v:#}"
+    );
+    assert!(
+        text.contains("the ICMP is dropped by inet pmtu out"),
+        "{v:#}"
+    );
+    // Without the filter the ICMP reaches the sender, which lowers its MSS: delivered.
+    r.gw.exec(&["nft", "delete", "table", "inet", "pmtu"])
+        .unwrap();
+    let (code, v) = diagnose_forwarded_tcp(&r, 5004);
+    assert_eq!(
+        (code, v["verdict"].as_str()),
+        (0, Some("delivered")),
+        "{v:#}"
+    );
+    assert!(
+        v.to_string().contains("65536 of 65536 bytes acknowledged"),
+        "{v:#}"
+    );
 }

@@ -133,6 +133,29 @@ fn no_daemon_is_one_line_and_exit_2() {
     assert!(err.contains("no strongswan daemon reachable"), "{err}");
 }
 
+/// `--ike auto` with a socket that is not charon's (it drops a vici request, as pluto does)
+/// reads it as Libreswan's: through whack, which this host lacks, so one line and exit 2 that
+/// name Libreswan.
+#[test]
+fn auto_takes_a_socket_that_drops_vici_for_plutos() {
+    let sock = std::env::temp_dir().join(format!("xfrmdiag-ike-pluto-{}.ctl", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let listener = UnixListener::bind(&sock).expect("bind");
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { break };
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf);
+        }
+    });
+    let out = run(&["ike", "--socket", sock.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&sock);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("libreswan"), "{err}");
+}
+
 #[test]
 fn root_ike_joins_the_daemon_with_the_namespaces_kernel() {
     if !can_use_netns("root_ike_joins_the_daemon_with_the_namespaces_kernel") {
@@ -396,4 +419,173 @@ fn compare_lines_up_both_daemons_child_sas_with_both_kernels() {
         "{}",
         stdout(&human)
     );
+}
+
+/// A fake charon per side and each daemon's log: the reason comes from the logs, and the
+/// receiver's daemon counts for a flow that arrives in clear (its local selectors cover it).
+#[test]
+fn root_diagnose_reads_the_daemons_logs_and_judges_the_receiver_too() {
+    if !can_use_netns("root_diagnose_reads_the_daemons_logs_and_judges_the_receiver_too") {
+        return;
+    }
+    let pair = VethPair::new("xd-ikelog").expect("veth pair");
+    let (a, b) = (pair.a_v4.to_string(), pair.b_v4.to_string());
+    let tmp = |what: &str| {
+        std::env::temp_dir().join(format!("xfrmdiag-ikelog-{}-{what}", std::process::id()))
+    };
+    let (sock_a, sock_b, log_b) = (tmp("a.vici"), tmp("b.vici"), tmp("b.log"));
+    let evidence = tmp("evidence.json");
+    for p in [&sock_a, &sock_b] {
+        let _ = std::fs::remove_file(p);
+    }
+    // a's daemon has no connection for the flow; b's does, and its log says why it is down
+    // (lines as charon 5.9.8 writes them; a key dump of log level 4 that must never show)
+    serve_charon(sock_a.clone(), None, None);
+    serve_charon(sock_b.clone(), None, Some(list_conn(&b, &a)));
+    std::fs::write(
+        &log_b,
+        format!(
+            "10[IKE] <1> {a} is initiating an IKE_SA\n\
+             10[IKE] <host|1> Sk_ai secret => 32 bytes @ 0x7f3a1c000b70\n\
+             10[IKE] <host|1>    0: C0 FF EE 15 C0 FF EE 15 C0 FF EE 15 C0 FF EE 15  ................\n\
+             10[IKE] <host|1> tried 1 shared key for '{b}' - '{a}', but MAC mismatched\n"
+        ),
+    )
+    .expect("write log");
+    let dst = format!("udp:{b}:5125");
+    let out = run(&[
+        "-n",
+        pair.a.name(),
+        "diagnose",
+        "--send",
+        &dst,
+        "--peer-netns",
+        pair.b.name(),
+        "--count",
+        "3",
+        "--window",
+        "2s",
+        "--no-trace",
+        "--json",
+        "--ike-socket",
+        sock_a.to_str().unwrap(),
+        "--peer-ike-socket",
+        sock_b.to_str().unwrap(),
+        "--peer-ike-log",
+        log_b.to_str().unwrap(),
+        "--save-evidence",
+        evidence.to_str().unwrap(),
+    ]);
+    let saved = std::fs::read_to_string(&evidence).unwrap_or_default();
+    for p in [&sock_a, &sock_b, &log_b, &evidence] {
+        let _ = std::fs::remove_file(p);
+    }
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{v:#}\n{}", stderr(&out));
+    assert_eq!(v["verdict"], "ike-not-established", "{v:#}");
+    let f = &v["findings"][0];
+    let summary = f["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("the daemon's log says AUTHENTICATION_FAILED")
+            && summary.contains("in clear"),
+        "{summary}"
+    );
+    assert!(f.to_string().contains("MAC mismatched"), "{f:#}");
+    let all = format!("{v}{saved}");
+    assert!(
+        !all.contains("C0 FF EE") && !all.contains("Sk_ai"),
+        "a key dump line shows"
+    );
+    let saved: serde_json::Value = serde_json::from_str(&saved).expect("evidence saved");
+    let receiver = &saved["sides"][1]["ike"];
+    assert_eq!(receiver["log"], log_b.to_str().unwrap(), "{saved:#}");
+    assert_eq!(
+        receiver["connections"][0]["children"][0]["covers_flow"],
+        true
+    );
+    assert_eq!(receiver["failures"][0]["connection"], "host");
+
+    // A log that cannot be read costs the reason, not the daemon's view: a hole says so.
+    serve_charon(sock_a.clone(), None, None);
+    serve_charon(sock_b.clone(), None, Some(list_conn(&b, &a)));
+    let out = run(&[
+        "-n",
+        pair.a.name(),
+        "diagnose",
+        "--send",
+        &dst,
+        "--peer-netns",
+        pair.b.name(),
+        "--count",
+        "2",
+        "--window",
+        "1s",
+        "--no-trace",
+        "--ike-socket",
+        sock_a.to_str().unwrap(),
+        "--peer-ike-socket",
+        sock_b.to_str().unwrap(),
+        "--peer-ike-log",
+        log_b.to_str().unwrap(),
+        "--save-evidence",
+        evidence.to_str().unwrap(),
+    ]);
+    let saved = std::fs::read_to_string(&evidence).unwrap_or_default();
+    for p in [&sock_a, &sock_b, &evidence] {
+        let _ = std::fs::remove_file(p);
+    }
+    assert!(out.status.code().is_some(), "{}", stderr(&out));
+    let saved: serde_json::Value = serde_json::from_str(&saved).expect("evidence saved");
+    let receiver = &saved["sides"][1];
+    assert!(receiver["ike"]["connections"][0].is_object(), "{saved:#}");
+    assert!(
+        receiver["holes"]
+            .to_string()
+            .contains("IKE daemon log: cannot read the daemon's log"),
+        "{saved:#}"
+    );
+}
+
+/// `--ike auto` (the default) with `-n NS` and no daemon anywhere: the run is as before, with no
+/// IKE view, no IKE hole and no IKE finding.
+#[test]
+fn root_diagnose_ike_auto_in_a_namespace_without_a_daemon_is_as_before() {
+    if !can_use_netns("root_diagnose_ike_auto_in_a_namespace_without_a_daemon_is_as_before") {
+        return;
+    }
+    let pair = VethPair::new("xd-ikeauto").expect("veth pair");
+    let evidence =
+        std::env::temp_dir().join(format!("xfrmdiag-ikeauto-{}.json", std::process::id()));
+    let dst = format!("udp:{}:5126", pair.b_v4);
+    let out = run(&[
+        "-n",
+        pair.a.name(),
+        "diagnose",
+        "--send",
+        &dst,
+        "--peer-netns",
+        pair.b.name(),
+        "--count",
+        "2",
+        "--window",
+        "2s",
+        "--no-trace",
+        "--ike",
+        "auto",
+        "--json",
+        "--save-evidence",
+        evidence.to_str().unwrap(),
+    ]);
+    let saved = std::fs::read_to_string(&evidence).unwrap_or_default();
+    let _ = std::fs::remove_file(&evidence);
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{v:#}\n{}", stderr(&out));
+    assert_eq!(v["verdict"], "delivered", "{v:#}");
+    let text = v.to_string();
+    assert!(!text.contains("IKE") && !text.contains("\"ike"), "{v:#}");
+    let saved: serde_json::Value = serde_json::from_str(&saved).expect("evidence saved");
+    for side in saved["sides"].as_array().expect("sides") {
+        assert!(side.get("ike").is_none(), "{side:#}");
+        assert!(!side["holes"].to_string().contains("IKE"), "{side:#}");
+    }
 }

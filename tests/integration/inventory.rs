@@ -726,6 +726,10 @@ fn monitor_while(ns: &ScratchNetns, json: bool, count: u32, mut act: impl FnMut(
     stdout(&out)
 }
 
+/// A larval IPv6 AH SA whose selector the kernel leaves without a family.
+const AH_ALLOCSPI: &str =
+    "xfrm state allocspi src dead::1 dst dead::2 proto ah mode transport reqid 8";
+
 #[test]
 fn root_sa_selector_without_family_reads_in_the_sas_family() {
     if !can_use_netns("root_sa_selector_without_family_reads_in_the_sas_family") {
@@ -733,22 +737,7 @@ fn root_sa_selector_without_family_reads_in_the_sas_family() {
     }
     let ns = long_acquire_ns("xdsel6");
     // The kernel leaves the selector's family at 0 for allocspi SAs.
-    ns.ip(&[
-        "xfrm",
-        "state",
-        "allocspi",
-        "src",
-        "dead::1",
-        "dst",
-        "dead::2",
-        "proto",
-        "ah",
-        "mode",
-        "transport",
-        "reqid",
-        "8",
-    ])
-    .unwrap();
+    ip_words(&ns, AH_ALLOCSPI).unwrap();
     let ip_text = ns.ip(&["xfrm", "state"]).unwrap();
     assert!(
         ip_text.contains("sel src dead::1/128 dst dead::2/128"),
@@ -775,60 +764,16 @@ fn root_sa_selector_without_family_reads_in_the_sas_family() {
     // The same SA, deleted, as the monitor reports it (the full SA travels with the event).
     let events = monitor_while(&ns, true, 1, |round| {
         if round > 0 {
-            let _ = ns.ip(&[
-                "xfrm",
-                "state",
-                "allocspi",
-                "src",
-                "dead::1",
-                "dst",
-                "dead::2",
-                "proto",
-                "ah",
-                "mode",
-                "transport",
-                "reqid",
-                "8",
-            ]);
+            let _ = ip_words(&ns, AH_ALLOCSPI);
         }
-        let _ = ns.ip(&[
-            "xfrm",
-            "state",
-            "deleteall",
-            "src",
-            "dead::1",
-            "dst",
-            "dead::2",
-        ]);
+        let _ = ip_words(&ns, "xfrm state deleteall src dead::1 dst dead::2");
     });
     let event: Value = serde_json::from_str(events.lines().next().expect("one event")).unwrap();
     assert_eq!(event["event"], "del_sa", "{event}");
     assert_eq!(event["sa"]["selector"]["src"], "dead::1/128", "{event}");
     let line = monitor_while(&ns, false, 1, |_| {
-        let _ = ns.ip(&[
-            "xfrm",
-            "state",
-            "allocspi",
-            "src",
-            "dead::1",
-            "dst",
-            "dead::2",
-            "proto",
-            "ah",
-            "mode",
-            "transport",
-            "reqid",
-            "8",
-        ]);
-        let _ = ns.ip(&[
-            "xfrm",
-            "state",
-            "deleteall",
-            "src",
-            "dead::1",
-            "dst",
-            "dead::2",
-        ]);
+        let _ = ip_words(&ns, AH_ALLOCSPI);
+        let _ = ip_words(&ns, "xfrm state deleteall src dead::1 dst dead::2");
     });
     assert!(line.contains("del-sa dead::2 spi 0x"), "{line}");
 }

@@ -255,26 +255,7 @@ fn root_trace_sees_xfrm_policy_drop_at_udp_delivery() {
     }
     let pair = VethPair::new("xdtr-pol").expect("veth pair");
     // The receiver requires ESP for UDP from a; the packet arrives in clear.
-    pair.b
-        .ip(&[
-            "xfrm",
-            "policy",
-            "add",
-            "dir",
-            "in",
-            "src",
-            &pair.a_v4,
-            "dst",
-            &pair.b_v4,
-            "proto",
-            "udp",
-            "tmpl",
-            "proto",
-            "esp",
-            "mode",
-            "transport",
-        ])
-        .expect("add inbound policy");
+    require_esp(&pair.b, "in", &pair.a_v4, &pair.b_v4, "udp");
     let b_addr = pair.b_v4.clone();
     let listener = pair
         .b

@@ -207,3 +207,89 @@ pub fn assert_success(out: &Output) {
         stderr(out)
     );
 }
+
+/// Makes `ns` require ESP (transport mode) for `proto` traffic from `src` to `dst` in direction
+/// `dir` (`in` or `out`): `ip xfrm policy add src SRC dst DST proto PROTO dir DIR tmpl proto esp
+/// mode transport`. Clear traffic of that flow then dies at the policy check (inbound:
+/// XfrmInTmplMismatch) or for want of an SA (outbound: XfrmOutNoStates).
+pub fn require_esp(ns: &ScratchNetns, dir: &str, src: &str, dst: &str, proto: &str) {
+    let policy = format!(
+        "xfrm policy add src {src} dst {dst} proto {proto} dir {dir} tmpl proto esp mode transport"
+    );
+    ip_words(ns, &policy).unwrap_or_else(|e| panic!("require-ESP policy ({policy}): {e}"));
+}
+
+/// `ip -n NS` with the words of `line` (split on white space, no quoting: for fixed commands).
+pub fn ip_words(ns: &ScratchNetns, line: &str) -> std::io::Result<String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    ns.ip(&words)
+}
+
+/// a --- gw --- b: each end joined to a forwarding namespace `gw` by its own veth, IPv4 and IPv6,
+/// and routed through it. `a` is 10.96.N.1 / fd96:N::1, `b` 10.95.N.1 / fd95:N::1, and `gw` is
+/// .254 / ::254 on each link (N per process).
+pub struct Routed {
+    pub a: ScratchNetns,
+    pub gw: ScratchNetns,
+    pub b: ScratchNetns,
+    pub a_v4: String,
+    pub b_v4: String,
+    pub b_v6: String,
+    /// The gateway's IPv4 address on a's link and on b's link.
+    pub gw_a_v4: String,
+    pub gw_b_v4: String,
+}
+
+/// Builds [`Routed`] in namespaces named `PREFIX-a`, `PREFIX-g`, `PREFIX-b` (made unique).
+pub fn routed(prefix: &str) -> Routed {
+    let a = ScratchNetns::new(&format!("{prefix}-a")).unwrap();
+    let gw = ScratchNetns::new(&format!("{prefix}-g")).unwrap();
+    let b = ScratchNetns::new(&format!("{prefix}-b")).unwrap();
+    let n = std::process::id() % 200 + 20;
+    let v4 = |net: u8, host: u8| format!("10.{net}.{n}.{host}");
+    let v6 = |net: u8, host: u8| format!("fd{net}:{n}::{host}");
+    for (end, peer, net) in [(&a, "to-a", 96), (&b, "to-b", 95)] {
+        end.ip(&[
+            "link",
+            "add",
+            "eth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            peer,
+            "netns",
+            gw.name(),
+        ])
+        .unwrap();
+        for (ns, dev, host) in [(end, "eth0", 1), (&gw, peer, 254)] {
+            ns.ip(&["addr", "add", &format!("{}/24", v4(net, host)), "dev", dev])
+                .unwrap();
+            let v6_addr = format!("{}/64", v6(net, host));
+            ns.ip(&["addr", "add", &v6_addr, "dev", dev, "nodad"])
+                .unwrap();
+            ns.ip(&["link", "set", dev, "up"]).unwrap();
+        }
+        end.ip(&["route", "add", "default", "via", &v4(net, 254)])
+            .unwrap();
+        end.ip(&["-6", "route", "add", "default", "via", &v6(net, 254)])
+            .unwrap();
+    }
+    for sysctl in ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"] {
+        assert!(gw
+            .exec(&["sysctl", "-qw", sysctl])
+            .unwrap()
+            .status
+            .success());
+    }
+    Routed {
+        a,
+        gw,
+        b,
+        a_v4: v4(96, 1),
+        b_v4: v4(95, 1),
+        b_v6: v6(95, 1),
+        gw_a_v4: v4(96, 254),
+        gw_b_v4: v4(95, 254),
+    }
+}

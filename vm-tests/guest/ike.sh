@@ -97,10 +97,79 @@ swan_conf() { # swan_conf SIDE: strongswan.conf and swanctl.conf in the side's d
 	EOC
 }
 
+# ---- strongSwan with certificates (scenario line `auth cert`)
+IKE_PKI=/run/ike-pki
+
+swan_pki() { # swan_pki: a CA and one certificate per side (its address as subjectAltName), made now
+	[ -e "$IKE_PKI/b.pem" ] && return 0
+	mkdir -p "$IKE_PKI"
+	cat >"$IKE_PKI/strongswan.conf" <<-EOC
+		pki {
+		  load = random drbg nonce sha1 sha2 hmac gmp pem pkcs1 pkcs8 x509 pubkey
+		}
+	EOC
+	pki() { STRONGSWAN_CONF=$IKE_PKI/strongswan.conf /usr/bin/pki "$@" 2>>"$IKE_PKI/pki.err"; }
+	head -c 32 /dev/urandom >/dev/null
+	pki --gen --type rsa --size 2048 --outform pem >"$IKE_PKI/ca.key" &&
+		pki --self --ca --lifetime 2 --in "$IKE_PKI/ca.key" --type rsa --dn "CN=vm-tests CA" --outform pem >"$IKE_PKI/ca.pem" || return 1
+	for s in a b; do
+		set -- $(ike_addrs $s)
+		pki --gen --type rsa --size 2048 --outform pem >"$IKE_PKI/$s.key" &&
+			pki --pub --in "$IKE_PKI/$s.key" --type rsa >"$IKE_PKI/$s.pub" &&
+			pki --issue --lifetime 2 --in "$IKE_PKI/$s.pub" --type pub --cacert "$IKE_PKI/ca.pem" --cakey "$IKE_PKI/ca.key" \
+				--dn "CN=$1" --san "$1" --outform pem >"$IKE_PKI/$s.pem" || return 1
+	done
+}
+
+swan_cert_conf() { # swan_cert_conf SIDE: swanctl.conf with certificates instead of the PSK
+	d=$(ike_dir "$1")
+	# swanctl loads private keys only from private/ next to the swanctl.conf it is given
+	# (secrets.private* only holds passphrases); x509/ and x509ca/ there too
+	mkdir -p "$d/private" "$d/x509" "$d/x509ca"
+	cp "$IKE_PKI/$1.key" "$d/private/"
+	cp "$IKE_PKI/$1.pem" "$d/x509/"
+	cp "$IKE_PKI/ca.pem" "$d/x509ca/"
+	set -- "$1" $(ike_addrs "$1")
+	cat >"$d/swanctl.conf" <<-EOC
+		connections {
+		  host {
+		    local_addrs = $2
+		    remote_addrs = $3
+		    version = 2
+		    proposals = $ikep
+		    local { auth = pubkey
+		      certs = $1.pem
+		      id = $2 }
+		    remote { auth = pubkey
+		      id = $3 }
+		    children {
+		      flow {
+		        mode = $mode
+		        local_ts = $lts
+		        remote_ts = $rts
+		        esp_proposals = $espp
+		        rekey_time = ${rekey}s
+		        life_time = ${life}s
+		      }
+		    }
+		  }
+		}
+	EOC
+}
+
+swan_cert_secrets() { # the private keys' base64 lines: none may appear in any output
+	[ -d "$IKE_PKI" ] || return 0
+	cat "$IKE_PKI"/*.key 2>/dev/null | grep -v -- '-----' | grep -E '^.{40,}$'
+}
+
 swan_start() { # swan_start SIDE: charon in the side's namespace, its config loaded
 	d=$(ike_dir "$1")
 	ns=$(ns_of "$1")
 	swan_conf "$1"
+	if [ "$(ike_opt auth psk)" = cert ]; then
+		swan_pki || { sed 's/^/    pki: /' "$IKE_PKI/pki.err"; return 1; }
+		swan_cert_conf "$1"
+	fi
 	# a killed charon leaves its socket and pid file behind
 	rm -f "$d/charon.vici" "$d/charon.pid"
 	# charon's first read of kernel randomness may block for seconds: do it before
@@ -130,19 +199,26 @@ swan_initiate() { # swan_initiate SIDE: returns swanctl's status
 charon_pid() { cat "$(ike_dir "$1")/charon.pid" 2>/dev/null; }
 
 # ---- Libreswan
-# Not used by any scenario yet: pluto starts in the guest (its control socket appears), but
-# addconn does not reach it ("connect(pluto_ctl) failed"), so the connection never loads.
-pluto_start() { # pluto_start SIDE
+# pluto takes every path it uses as an option (run dir with pluto.ctl and pluto.pid, NSS db,
+# config, secrets, log), so no mount tricks. --config must come first: reading the config applies
+# its defaults, including nssdir, over the options given before it. pluto runs addconn itself
+# (auto=add) at start; whack talks to its socket with --ctlsocket.
+pluto_conf() { # pluto_conf SIDE: ipsec.conf and ipsec.secrets in the side's directory
 	d=$(ike_dir "$1")
-	ns=$(ns_of "$1")
-	mkdir -p "$d/nss"
+	mkdir -p "$d"
 	set -- "$1" $(ike_addrs "$1")
 	side=$1 me=$2 peer=$3
-	psk=$(ike_opt "psk_$side" "$(ike_opt psk "$IKE_PSK_DEFAULT")")
-	tsport=$(ike_opt ts_port "$(ike_opt port 5555)")
-	espp=$(ike_opt "esp_proposals_$side" "$(ike_opt esp_proposals aes128-sha2_256)")
 	mode=$(ike_opt mode transport)
-	certutil -N -d "sql:$d/nss" --empty-password >"$d/initnss.out" 2>&1 || { sed 's/^/    initnss: /' "$d/initnss.out"; return 1; }
+	tsport=$(ike_opt ts_port "$(ike_opt port 5555)")
+	ikep=$(ike_opt "ike_proposals_$side" "$(ike_opt ike_proposals aes128-sha256-modp2048)")
+	espp=$(ike_opt "esp_proposals_$side" "$(ike_opt esp_proposals aes128-sha256)")
+	psk=$(ike_opt "psk_$side" "$(ike_opt psk "$IKE_PSK_DEFAULT")")
+	# a sends from any port to b's port: the selectors of a and b mirror each other
+	if [ "$side" = a ]; then lpp=udp rpp=udp/$tsport; else lpp=udp/$tsport rpp=udp; fi
+	subnets=""
+	[ "$mode" = tunnel ] && subnets="leftsubnet=$me/32
+  rightsubnet=$peer/32"
+	# no updown script (the guest has no `ipsec` wrapper); one try, no revival loop
 	cat >"$d/ipsec.conf" <<-EOC
 		config setup
 		  logfile=$d/pluto.log
@@ -155,46 +231,91 @@ pluto_start() { # pluto_start SIDE
 		  authby=secret
 		  ikev2=insist
 		  type=$mode
-		  leftprotoport=udp/$tsport
-		  rightprotoport=udp/$tsport
+		  $subnets
+		  leftprotoport=$lpp
+		  rightprotoport=$rpp
+		  ike=$ikep
 		  esp=$espp
+		  leftupdown=%disabled
+		  keyingtries=1
 		  auto=add
 	EOC
+	sed -i '/^ *$/d' "$d/ipsec.conf"
 	echo "$me $peer : PSK \"$psk\"" >"$d/ipsec.secrets"
+}
+
+pluto_start() { # pluto_start SIDE: pluto in the side's namespace, its connection loaded
+	d=$(ike_dir "$1")
+	ns=$(ns_of "$1")
+	pluto_conf "$1"
+	rm -rf "$d/nss" "$d/pluto.ctl" "$d/pluto.pid"
+	mkdir -p "$d/nss"
+	# pluto cannot create its NSS database: an empty one, as `ipsec initnss` makes it
+	certutil -N -d "sql:$d/nss" --empty-password >"$d/initnss.out" 2>&1 || { sed 's/^/    initnss: /' "$d/initnss.out"; return 1; }
 	head -c 32 /dev/urandom >/dev/null
-	ip netns exec "$ns" $PLUTO --rundir "$d" --nssdir "$d/nss" --config "$d/ipsec.conf" \
-		--secretsfile "$d/ipsec.secrets" --ipsecdir "$d" --logfile "$d/pluto.log" >"$d/pluto.out" 2>&1 </dev/null
+	# pluto forks into the background; its pid file is $d/pluto.pid
+	ip netns exec "$ns" $PLUTO --config "$d/ipsec.conf" --rundir "$d" --nssdir "$d/nss" \
+		--secretsfile "$d/ipsec.secrets" --ipsecdir "$d" --dumpdir "$d" --logfile "$d/pluto.log" \
+		>"$d/pluto.out" 2>&1 </dev/null
 	tries=0
-	while [ ! -S "$d/pluto.ctl" ] && [ $tries -lt 100 ]; do sleep 0.1; tries=$((tries + 1)); done
-	if [ ! -S "$d/pluto.ctl" ]; then
-		echo "    pluto did not start; files: $(ls "$d" | tr '\n' ' ')"
-		tail -n 15 "$d/pluto.out" "$d/pluto.log" 2>/dev/null | sed 's/^/    pluto: /'
+	while ! grep -q 'added IKEv2 connection\|FATAL' "$d/pluto.log" 2>/dev/null && [ $tries -lt 100 ]; do sleep 0.1; tries=$((tries + 1)); done
+	# a connection that fails to load makes the responder refuse everything: never let it pass
+	# (whack's output to a file: a reader that stops early makes pluto log "Broken pipe")
+	$WHACK --ctlsocket "$d/pluto.ctl" --status >"$d/status.out" 2>&1
+	if [ ! -S "$d/pluto.ctl" ] || ! grep -q '^[0-9 ]*"host": ' "$d/status.out"; then
+		echo "    pluto did not start or did not load its connection; files: $(ls "$d" | tr '\n' ' ')"
+		grep -v '^[^:]*:[^:]*:[^:]*:   \|testing\|RFC\|CAVP' "$d/pluto.log" 2>/dev/null | tail -n 12 | sed 's/^/    pluto: /'
+		sed 's/^/    pluto: /' "$d/pluto.out"
 		return 1
 	fi
-	ip netns exec "$ns" $WHACK --ctlsocket "$d/pluto.ctl" --listen >/dev/null 2>&1
-	# addconn talks to the default /run/pluto/pluto.ctl: give it ours in its private mount namespace
-	ip netns exec "$ns" sh -c "mkdir -p /run/pluto && mount -o bind $d /run/pluto && exec $ADDCONN --config $d/ipsec.conf host" >"$d/load.out" 2>&1 ||
-		{ sed 's/^/    addconn: /' "$d/load.out"; return 1; }
-	$WHACK --ctlsocket "$d/pluto.ctl" --rereadsecrets >/dev/null 2>&1
 	return 0
 }
 
-pluto_initiate() {
+# whack --initiate returns 0 when the IKE SA comes up even if the Child SA is refused: established
+# means a Child SA in --trafficstatus.
+pluto_initiate() { # pluto_initiate SIDE
 	d=$(ike_dir "$1")
 	timeout 20 $WHACK --ctlsocket "$d/pluto.ctl" --name host --initiate >"$d/initiate.out" 2>&1
+	$WHACK --ctlsocket "$d/pluto.ctl" --trafficstatus >"$d/traffic.out" 2>&1
+	grep -q 'type=ESP' "$d/traffic.out"
+}
+
+# pluto_capture SIDE: whack --status and --trafficstatus, and pluto's log without its start-up
+# self-tests, as @@WHACKCAP base64 lines (for the parser's test fixtures). No secret is in them:
+# the scenario's secret check reads them too.
+pluto_capture() {
+	d=$(ike_dir "$1")
+	$WHACK --ctlsocket "$d/pluto.ctl" --status >/tmp/whack.status 2>&1
+	$WHACK --ctlsocket "$d/pluto.ctl" --trafficstatus >/tmp/whack.traffic 2>&1
+	sed -n '/added IKEv2 connection/,$p' "$d/pluto.log" >/tmp/whack.log
+	# what pluto put in the kernel: policies, and the SAs without their key lines
+	{
+		ip -n "$(ns_of "$1")" xfrm policy
+		ip -n "$(ns_of "$1")" xfrm state | grep -vE "^[[:space:]]*(auth|enc|aead|comp)"
+	} >/tmp/whack.kernel 2>&1
+	for w in status traffic log kernel; do
+		echo "@@WHACKCAP $SCN-$KVER-$1-$w $(base64 -w0 </tmp/whack.$w)"
+	done
+	cat /tmp/whack.status /tmp/whack.traffic /tmp/whack.log /tmp/whack.kernel >>/tmp/ike.whackcap
 }
 
 # ---- per scenario
+# The daemon of a side: `daemon_a`/`daemon_b` lines (a mixed pair), else the `daemon` line.
+ike_daemon() { ike_opt "daemon_$1" "$DAEMON"; }
+
+# diagnose's one --ike for both sides: the daemon's name, or auto (found by socket) for a mixed pair
+ike_diag_kind() { if [ "$(ike_daemon a)" = "$(ike_daemon b)" ]; then ike_daemon a; else echo auto; fi; }
+
 ike_start() { # ike_start SIDE
-	if [ "$DAEMON" = libreswan ]; then pluto_start "$1"; else swan_start "$1"; fi
+	if [ "$(ike_daemon "$1")" = libreswan ]; then pluto_start "$1"; else swan_start "$1"; fi
 }
 
 ike_initiate() {
-	if [ "$DAEMON" = libreswan ]; then pluto_initiate "$1"; else swan_initiate "$1"; fi
+	if [ "$(ike_daemon "$1")" = libreswan ]; then pluto_initiate "$1"; else swan_initiate "$1"; fi
 }
 
-ike_socket() { if [ "$DAEMON" = libreswan ]; then echo "$(ike_dir "$1")/pluto.ctl"; else echo "$(ike_dir "$1")/charon.vici"; fi; }
-ike_log() { if [ "$DAEMON" = libreswan ]; then echo "$(ike_dir "$1")/pluto.log"; else echo "$(ike_dir "$1")/charon.log"; fi; }
+ike_socket() { if [ "$(ike_daemon "$1")" = libreswan ]; then echo "$(ike_dir "$1")/pluto.ctl"; else echo "$(ike_dir "$1")/charon.vici"; fi; }
+ike_log() { if [ "$(ike_daemon "$1")" = libreswan ]; then echo "$(ike_dir "$1")/pluto.log"; else echo "$(ike_dir "$1")/charon.log"; fi; }
 
 ike_stop_all() { # stops every daemon this harness started, then removes the namespaces
 	for s in a b; do
@@ -216,11 +337,11 @@ ike_stop_all() { # stops every daemon this harness started, then removes the nam
 ike_xfrmdiag() { # ike_xfrmdiag SIDE OUT: `xfrmdiag ike` about the flow a -> b:PORT, JSON then the table
 	flow="--flow udp:$B:$(ike_opt port 5555) --flow-src $A"
 	# shellcheck disable=SC2086 # $flow is two options
-	"$XD" -n "$(ns_of "$1")" ike --ike "$DAEMON" --socket "$(ike_socket "$1")" --log "$(ike_log "$1")" \
+	"$XD" -n "$(ns_of "$1")" ike --ike "$(ike_daemon "$1")" --socket "$(ike_socket "$1")" --log "$(ike_log "$1")" \
 		$flow --json </dev/null >"$2" 2>&1
 	echo $? >"$2.rc"
 	# shellcheck disable=SC2086
-	"$XD" -n "$(ns_of "$1")" ike --ike "$DAEMON" --socket "$(ike_socket "$1")" --log "$(ike_log "$1")" \
+	"$XD" -n "$(ns_of "$1")" ike --ike "$(ike_daemon "$1")" --socket "$(ike_socket "$1")" --log "$(ike_log "$1")" \
 		$flow </dev/null >"$2.txt" 2>&1
 }
 
@@ -243,6 +364,71 @@ ike_secrets() { # every secret of the scenario: PSKs and the keys the kernel hol
 	for s in a b; do
 		ip -n "$(ns_of $s)" xfrm state 2>/dev/null | grep -oE '0x[0-9a-f]{16,}' | sed 's/^0x//'
 	done
+	swan_cert_secrets
+}
+
+ike_diag_reasons() { # ike_diag_reasons DIAG_JSON: the scenario's `expect diag_reason REASON` lines
+	for want in $(sed -n "s/^expect diag_reason //p" "$FILE"); do
+		if tr -d '\n' <"$1" | grep -qE "\"summary\": *\"[^\"]*daemon's log says $want"; then
+			check ok "diagnose gives the daemon's reason $want"
+		else
+			check FAIL "diagnose lacks the daemon's reason $want: $(grep -m 3 '"summary"' "$1" | head -c 400)"
+		fi
+	done
+}
+
+ike_capture_logs() { # prints each side's daemon log as `@@IKELOG SCN-KVER-SIDE BASE64`
+	for s in a b; do
+		[ -e "$(ike_log $s)" ] && echo "@@IKELOG $SCN-$KVER-$s $(base64 -w0 <"$(ike_log $s)")"
+	done
+}
+
+# ike_compare: each side diagnosed on its own (b listens, a sends), each reading its own daemon,
+# then `xfrmdiag compare a b`: its IKE cross-check must line up every CHILD_SA SPI with the
+# peer daemon's and both kernels' ("ok: …" lines only).
+ike_compare() {
+	port=$(ike_opt port 5555)
+	rm -f /tmp/cmp.a /tmp/cmp.b /tmp/cmp.b.err /tmp/cmp.out
+	"$XD" -n "$NS_B" diagnose --listen "udp:$port" --count 3 --window 8s --announce-ready \
+		--ike "$(ike_daemon b)" --ike-socket "$(ike_socket b)" --json </dev/null >/tmp/cmp.b 2>/tmp/cmp.b.err &
+	lpid=$!
+	tries=0
+	while ! grep -q xfrmdiag-ready /tmp/cmp.b.err 2>/dev/null && [ $tries -lt 100 ]; do sleep 0.1; tries=$((tries + 1)); done
+	"$XD" -n "$NS_A" diagnose --send "udp:$B:$port" --count 3 \
+		--ike "$(ike_daemon a)" --ike-socket "$(ike_socket a)" --json </dev/null >/tmp/cmp.a 2>&1
+	wait $lpid
+	"$XD" compare /tmp/cmp.a /tmp/cmp.b --json </dev/null >/tmp/cmp.out 2>&1
+	nok=$(grep -c '"ok: [^"]*CHILD_SA' /tmp/cmp.out)
+	nbad=$(grep -c '"differs: [^"]*CHILD_SA' /tmp/cmp.out)
+	grep -E '"(ok|differs): [^"]*CHILD_SA' /tmp/cmp.out | sed 's/^ */  compare: /'
+	# each side's CHILD_SA out SPI is checked from its own side: one line per side
+	if [ "$nok" -ge 2 ] && [ "$nbad" = 0 ]; then
+		check ok "compare lines up $nok CHILD_SA SPIs with the peer's daemon and both kernels"
+	else
+		check FAIL "compare's IKE cross-check: $nok ok, $nbad differ: $(head -c 300 /tmp/cmp.out)"
+	fi
+	cat /tmp/cmp.a /tmp/cmp.b /tmp/cmp.out >>/tmp/ike.compare
+}
+
+# ike_check SIDE WANT: `xfrmdiag check` with an ike-connection check for the scenario's
+# connection on that side (read through its own socket); WANT pass (exit 0) or fail (exit 1).
+ike_check() {
+	cat >/tmp/ike-check.toml <<-EOC
+		name = "ike"
+		[[check]]
+		kind = "ike-connection"
+		connection = "host"
+		ike = "$(ike_daemon "$1")"
+		socket = "$(ike_socket "$1")"
+		log = "$(ike_log "$1")"
+	EOC
+	if "$XD" -n "$(ns_of "$1")" check /tmp/ike-check.toml </dev/null >/tmp/ike-check.out 2>&1; then rc=0; else rc=$?; fi
+	sed 's/^/  check '"$1"': /' /tmp/ike-check.out | head -n 4
+	case "$2:$rc" in
+	pass:0 | fail:1) check ok "check ike-connection on $1: $2 (exit $rc)" ;;
+	*) check FAIL "check ike-connection on $1: want $2, got exit $rc: $(head -c 300 /tmp/ike-check.out)" ;;
+	esac
+	cat /tmp/ike-check.out >>/tmp/ike.compare
 }
 
 run_ike_scenario() {
@@ -342,9 +528,18 @@ run_ike_scenario() {
 		phase "diagnose"
 		# each side's daemon joins the evidence (its socket is per namespace, not the default)
 		"$XD" -n "$NS_A" diagnose --send "udp:$B:$(ike_opt port 5555)" --count 3 --peer-netns "$NS_B" \
-			--ike "$DAEMON" --ike-socket "$(ike_socket a)" --peer-ike-socket "$(ike_socket b)" \
+			--ike "$(ike_diag_kind)" --ike-socket "$(ike_socket a)" --peer-ike-socket "$(ike_socket b)" \
+			--ike-log "$(ike_log a)" --peer-ike-log "$(ike_log b)" \
 			--json </dev/null >/tmp/diag.out 2>&1
 		got=$(grep -oE '"verdict" *: *"[^"]*"' /tmp/diag.out | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/')
+		# both sides' daemons are in the evidence (for a mixed pair: each found by its socket)
+		for s in a b; do
+			if grep -q "\"daemon\": *\"$(ike_daemon $s)\"" /tmp/diag.out && ! grep -q 'IKE daemon:' /tmp/diag.out; then
+				check ok "diagnose read $(ike_daemon $s) on $s"
+			else
+				check FAIL "diagnose did not read $(ike_daemon $s) on $s: $(grep -o 'IKE daemon:[^"]*' /tmp/diag.out | head -n 2)"
+			fi
+		done
 		gap=$(ike_opt known_gap "")
 		if [ "$got" = "$want_verdict" ]; then
 			check ok "diagnose verdict $got${gap:+ (the known_gap line can go)}"
@@ -353,6 +548,17 @@ run_ike_scenario() {
 		else
 			check FAIL "diagnose verdict: want $want_verdict, got ${got:-nothing} ($(head -c 300 /tmp/diag.out))"
 		fi
+		ike_diag_reasons /tmp/diag.out
+	fi
+
+	rm -f /tmp/ike.compare
+	for s in a b; do
+		want=$(sed -n "s/^expect check_ike $s //p" "$FILE")
+		[ -n "$want" ] && ike_check $s "$want"
+	done
+	if grep -q '^expect compare_ike' "$FILE"; then
+		phase "diagnose on each side alone, then compare"
+		ike_compare
 	fi
 
 	# a captured vici stream, for the unit-test fixtures (only where the scenario asks)
@@ -361,9 +567,18 @@ run_ike_scenario() {
 		echo "@@IKECAP $SCN-$KVER $(base64 -w0 </tmp/cap.vici)"
 	fi
 
+	# pluto's own words, for the parser's fixtures (only where the scenario asks)
+	rm -f /tmp/ike.whackcap
+	if grep -q '^capture_whack' "$FILE"; then
+		for s in a b; do [ "$(ike_daemon $s)" = libreswan ] && pluto_capture $s; done
+	fi
+
+	# the daemons' logs, for the log reader's fixtures (only where the scenario asks)
+	grep -q '^capture_log' "$FILE" && ike_capture_logs
+
 	# no secret anywhere: PSKs from the configs, and every key the kernel holds
 	ike_secrets | sort -u >/tmp/ike.secrets
-	cat /tmp/ike.a /tmp/ike.a.txt /tmp/ike.b /tmp/ike.b.txt /tmp/diag.out 2>/dev/null >/tmp/ike.all
+	cat /tmp/ike.a /tmp/ike.a.txt /tmp/ike.b /tmp/ike.b.txt /tmp/diag.out /tmp/ike.whackcap /tmp/ike.compare 2>/dev/null >/tmp/ike.all
 	for s in a b; do "$XD" -n "$(ns_of $s)" sa --json </dev/null >>/tmp/ike.all 2>&1; done
 	leaked=""
 	nsec=0

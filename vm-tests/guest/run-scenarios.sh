@@ -187,7 +187,7 @@ udpflow_args() { # the scenario's "send" line as udpflow options
 	args="--from /run/netns/$NS_A --to /run/netns/$NS_B --dst $B"
 	for kv in "$@"; do
 		case $kv in
-		df | probe) args="$args --$kv" ;;
+		df | probe | tcp) args="$args --$kv" ;;
 		*=*) args="$args --${kv%%=*} ${kv#*=}" ;;
 		esac
 	done
@@ -361,14 +361,16 @@ run_scenario() {
 			# the scenario's "diagnose" line says
 			# shellcheck disable=SC2046 # the send line is space-separated words
 			set -- $(sed -n 's/^send //p' "$FILE" | head -n 1)
-			count=5 port=5555 size=64 encap=""
+			count=5 port=5555 size=64 encap="" proto=udp bytes=65536
 			for kv in "$@"; do
 				case $kv in
 				count=*) count=${kv#*=} ;; port=*) port=${kv#*=} ;; size=*) size=${kv#*=} ;; encap-socket=*) encap=${kv#*=} ;;
+				tcp) proto=tcp ;; bytes=*) bytes=${kv#*=} ;;
 				esac
 			done
 			case $B in *:*) dst="[$B]" ;; *) dst=$B ;; esac
 			dargs=$(sed -n 's/^diagnose //p' "$FILE")
+			if [ -z "$dargs" ] && [ $proto = tcp ]; then dargs="--send tcp:$dst:$port --bytes $bytes --peer-netns $NS_B"; fi
 			[ -n "$dargs" ] || dargs="--send udp:$dst:$port --count $count --size $size --peer-netns $NS_B"
 			# a flag this xfrmdiag lacks makes the check pending (say which), not failed
 			missing=""

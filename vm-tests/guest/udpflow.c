@@ -11,6 +11,11 @@
  * --encap-socket PORT also opens, in the receiving namespace, the NAT-T socket an IKE daemon keeps:
  * UDP_ENCAP_ESPINUDP on PORT with a per-socket bypass policy. With --hold-ms it only holds that
  * socket open for MS milliseconds and sends nothing (for xfrmdiag diagnose's own test traffic).
+ * --tcp --bytes N sends a TCP flow instead: listener in the receiving namespace, connect from the
+ * sending one, write N bytes, wait (--window-ms) until the listener read them all. Counts are then
+ * bytes ("received" = bytes read by the listener) and the summary adds what the sender's socket
+ * says: acked=N written=N mss=N pmtu=N retrans=N. A connection that stalled is reset at the end,
+ * so it does not retransmit into the next scenario.
  * Exit status: 0 when it ran (whatever the kernel did to the packets), 2 on a usage/setup error.
  */
 #define _GNU_SOURCE
@@ -18,13 +23,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/xfrm.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <netinet/udp.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,8 +106,86 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: udpflow --from NETNS_PATH --to NETNS_PATH --dst ADDR [--port P] [--count N]\n"
 		"               [--size BYTES] [--df | --probe] [--encap-socket PORT] [--window-ms MS]\n"
+		"       udpflow --tcp --from NETNS_PATH --to NETNS_PATH --dst ADDR [--port P] [--bytes N]\n"
+		"               [--window-ms MS]\n"
 		"       udpflow --from X --to NETNS_PATH --dst X --encap-socket PORT --hold-ms MS\n");
 	exit(2);
+}
+
+/* The TCP flow (--tcp): both ends in this process, polled together until every byte arrived or
+ * the window closed. */
+static int tcp_flow(const char *from, const char *to, struct sockaddr_storage *ss, socklen_t sslen,
+		    int family, int port, long bytes, int window_ms)
+{
+	static char buf[65536];
+	enter_netns(to);
+	int ls = socket(family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int one = 1;
+	struct sockaddr_storage any = {0};
+	any.ss_family = family;
+	((struct sockaddr_in *)&any)->sin_port = htons(port); /* same offset in sockaddr_in6 */
+	if (ls < 0 || setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(ls, (struct sockaddr *)&any, family == AF_INET ? sizeof(struct sockaddr_in)
+							    : sizeof(struct sockaddr_in6)) < 0 ||
+	    listen(ls, 4) < 0)
+		die("listen (receiver)");
+	enter_netns(from);
+	int tx = socket(family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (tx < 0)
+		die("socket (sender)");
+	if (connect(tx, (struct sockaddr *)ss, sslen) < 0 && errno != EINPROGRESS)
+		die("connect");
+	long deadline = now_ms() + window_ms, written = 0, received = 0;
+	int connected = 0, rx = -1;
+	const char *err = NULL;
+	while (now_ms() < deadline && !err && !(connected && received >= bytes)) {
+		struct pollfd p[3] = {{.fd = ls, .events = POLLIN},
+				      {.fd = tx, .events = connected ? (written < bytes ? POLLOUT : 0) : POLLOUT},
+				      {.fd = rx, .events = POLLIN}};
+		poll(p, rx >= 0 ? 3 : 2, 10);
+		if (rx < 0)
+			rx = accept4(ls, NULL, NULL, SOCK_NONBLOCK);
+		if (!connected && (p[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
+			int e = 0;
+			socklen_t len = sizeof(e);
+			getsockopt(tx, SOL_SOCKET, SO_ERROR, &e, &len);
+			if (e)
+				err = strerrorname_np(e);
+			else
+				connected = 1;
+		}
+		while (connected && written < bytes) {
+			long n = bytes - written < (long)sizeof(buf) ? bytes - written : (long)sizeof(buf);
+			ssize_t w = send(tx, buf, n, MSG_NOSIGNAL);
+			if (w > 0) {
+				written += w;
+				continue;
+			}
+			if (errno != EAGAIN)
+				err = strerrorname_np(errno);
+			break;
+		}
+		ssize_t r;
+		while (rx >= 0 && (r = recv(rx, buf, sizeof(buf), 0)) > 0)
+			received += r;
+	}
+	if (!connected && !err)
+		err = "ETIMEDOUT";
+	int outq = 0;
+	ioctl(tx, SIOCOUTQ, &outq);
+	struct tcp_info ti = {0};
+	socklen_t tlen = sizeof(ti);
+	getsockopt(tx, IPPROTO_TCP, TCP_INFO, &ti, &tlen);
+	printf("udpflow: sent_ok=%d send_failed=%d received=%ld errors=%s acked=%ld written=%ld "
+	       "mss=%u pmtu=%u retrans=%u\n",
+	       connected, !connected, received, err ? err : "none", written - outq, written,
+	       ti.tcpi_snd_mss, ti.tcpi_pmtu, ti.tcpi_total_retrans);
+	if (outq > 0) {
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		setsockopt(tx, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(tx);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -107,13 +193,15 @@ int main(int argc, char **argv)
 	const char *from = NULL, *to = NULL, *dst = NULL;
 	int port = 5555, count = 5, size = 64, encap_port = 0, window_ms = 800;
 	int pmtu_mode = -1; /* -1: kernel default */
-	int hold_ms = 0;
+	int hold_ms = 0, tcp = 0;
+	long bytes = 65536;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--df")) { pmtu_mode = IP_PMTUDISC_DO; continue; }
 		if (!strcmp(a, "--probe")) { pmtu_mode = IP_PMTUDISC_PROBE; continue; }
+		if (!strcmp(a, "--tcp")) { tcp = 1; continue; }
 		if (!v)
 			usage();
 		if (!strcmp(a, "--from")) from = v;
@@ -125,6 +213,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--encap-socket")) encap_port = atoi(v);
 		else if (!strcmp(a, "--window-ms")) window_ms = atoi(v);
 		else if (!strcmp(a, "--hold-ms")) hold_ms = atoi(v);
+		else if (!strcmp(a, "--bytes")) bytes = atol(v);
 		else usage();
 		i++;
 	}
@@ -150,6 +239,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "udpflow: not an address: %s\n", dst);
 		return 2;
 	}
+
+	if (tcp)
+		return tcp_flow(from, to, &ss, sslen, family, port, bytes, window_ms);
 
 	/* Receiving side: the listener, and the NAT-T encapsulation socket if asked for. */
 	enter_netns(to);

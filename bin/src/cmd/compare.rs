@@ -1,7 +1,6 @@
 //! `xfrmdiag compare`: two hosts' diagnose reports cross-checked (SAs by SPI and destination,
 //! keys by fingerprint, policies), with one merged verdict.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use xfrmdiag_diagnose::compare;
@@ -29,21 +28,13 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
     let a = read_sides(&args.a)?;
     let b = read_sides(&args.b)?;
     let comparison = compare(&a, &b);
-    let mut stdout = std::io::stdout().lock();
-    if global.json {
-        let v = xfrmdiag_report::diagnose::compare_json(&comparison);
-        serde_json::to_writer_pretty(&mut stdout, &v)?;
-        writeln!(stdout)?;
-    } else {
-        let paint = xfrmdiag_report::diagnose::Paint {
-            color: output::use_color(global),
-        };
-        write!(
-            stdout,
-            "{}",
-            xfrmdiag_report::diagnose::compare_human(&comparison, paint)
-        )?;
-    }
-    stdout.flush()?;
+    let paint = xfrmdiag_report::diagnose::Paint {
+        color: output::use_color(global),
+    };
+    output::print_result(
+        global,
+        || xfrmdiag_report::diagnose::compare_json(&comparison),
+        || xfrmdiag_report::diagnose::compare_human(&comparison, paint),
+    )?;
     Ok(status_of(&comparison.report))
 }

@@ -1,7 +1,6 @@
 //! `xfrmdiag diagnose`: inventory, counters before, trace on, test traffic, counters after,
 //! trace off — then the pure decision names the cause.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -72,14 +71,16 @@ pub struct Args {
     /// MTU), want (kernel default) or dont.
     #[arg(long, value_name = "MODE", help_heading = "Test traffic")]
     pub pmtu: Option<xfrmdiag_traffic::Pmtu>,
-    /// Pause between datagrams, in milliseconds.
+    /// Pause between datagrams (ICMP echo requests): `20ms`, `1s` (a bare number is seconds);
+    /// `0` sends them back to back.
     #[arg(
         long,
-        value_name = "MS",
-        default_value_t = 20,
+        value_name = "DUR",
+        default_value = "20ms",
+        value_parser = xfrmdiag_duration::parse_pause_arg,
         help_heading = "Test traffic"
     )]
-    pub interval: u64,
+    pub interval: Duration,
     /// How long to wait for the datagrams (e.g. 2s, 500ms).
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = xfrmdiag_duration::parse_arg)]
     pub window: Duration,
@@ -130,7 +131,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub save_evidence: Option<PathBuf>,
     /// Read this side's IKE daemon into the evidence: `auto` tries strongSwan's vici socket,
-    /// then Libreswan's (a missing daemon is no hole); `none` turns it off.
+    /// then Libreswan's (a missing daemon is no hole; with a socket path, whichever daemon
+    /// answers there); `none` turns it off.
     #[arg(long, value_enum, default_value_t = IkeArg::Auto, help_heading = "IKE daemon")]
     pub ike: IkeArg,
     /// This side's daemon socket (vici or pluto.ctl) instead of the default.
@@ -145,6 +147,20 @@ pub struct Args {
         help_heading = "IKE daemon"
     )]
     pub peer_ike_socket: Option<PathBuf>,
+    /// This side's daemon log, read for why negotiations failed: a file (charon's filelog,
+    /// syslog, pluto's logfile), `journal` or `journal:UNIT[,UNIT]`. Without it, the log is
+    /// looked for (its own file, the journal, /var/log/syslog) when the daemon is the one at the
+    /// default socket.
+    #[arg(long, value_name = "PATH", help_heading = "IKE daemon")]
+    pub ike_log: Option<PathBuf>,
+    /// The --peer-netns side's daemon log (as --ike-log).
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "peer_ike_socket",
+        help_heading = "IKE daemon"
+    )]
+    pub peer_ike_log: Option<PathBuf>,
 }
 
 /// `--ike`: which daemon to read on this side.
@@ -192,10 +208,19 @@ fn read_ike_daemons(plan: &TestPlan, args: &Args, sides: &mut [SideEvidence]) {
             .sides
             .first()
             .is_some_and(|s| s.netns != Netns::Current);
+    // A receiver knows only its port: the sender's destination tells it what arrived where.
+    let flow_dst = sides
+        .iter()
+        .filter_map(|s| s.flow.as_ref()?.dst.as_deref()?.parse().ok())
+        .next();
     let primary = IkeRequest {
         mode: if guess_elsewhere { IkeMode::None } else { mode },
         socket: args.ike_socket.clone(),
         explicit,
+        log: args.ike_log.clone(),
+        // the daemon at the default socket logs where this host's daemon logs
+        discover_log: args.ike_socket.is_none(),
+        flow_dst,
     };
     let peer = IkeRequest {
         mode: if args.peer_ike_socket.is_some() && mode != IkeMode::None {
@@ -205,6 +230,9 @@ fn read_ike_daemons(plan: &TestPlan, args: &Args, sides: &mut [SideEvidence]) {
         },
         socket: args.peer_ike_socket.clone(),
         explicit: true,
+        log: args.peer_ike_log.clone(),
+        discover_log: false,
+        flow_dst,
     };
     for (i, side_plan) in plan.sides.iter().enumerate() {
         let name = side_plan.netns.display_name();
@@ -231,7 +259,7 @@ fn run_with_ssh_peer(
             "--peer needs --send udp:DST:PORT: the peer listens for what this side sends (tcp and icmp flows work with --peer-netns, not yet with --peer)"
         );
     };
-    let sending = Duration::from_millis(args.interval) * send.count;
+    let sending = args.interval * send.count;
     let req = peer_ssh::PeerRequest {
         target,
         xfrmdiag: &args.peer_xfrmdiag,
@@ -303,23 +331,14 @@ pub fn print_report(
     report: &Report,
     sides: &[SideEvidence],
 ) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    if global.json {
-        let v = xfrmdiag_report::diagnose::json(report, sides);
-        serde_json::to_writer_pretty(&mut stdout, &v)?;
-        writeln!(stdout)?;
-    } else {
-        let paint = xfrmdiag_report::diagnose::Paint {
-            color: output::use_color(global),
-        };
-        write!(
-            stdout,
-            "{}",
-            xfrmdiag_report::diagnose::human(report, sides, paint)
-        )?;
-    }
-    stdout.flush()?;
-    Ok(())
+    let paint = xfrmdiag_report::diagnose::Paint {
+        color: output::use_color(global),
+    };
+    output::print_result(
+        global,
+        || xfrmdiag_report::diagnose::json(report, sides),
+        || xfrmdiag_report::diagnose::human(report, sides, paint),
+    )
 }
 
 pub fn save_evidence(path: &std::path::Path, sides: &[SideEvidence]) -> anyhow::Result<()> {
@@ -363,7 +382,7 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
                 dst,
                 count,
                 size: args.size,
-                interval: Duration::from_millis(args.interval),
+                interval: args.interval,
                 wait: args.window,
             };
             return Ok(TestPlan::icmp_flow(
@@ -382,7 +401,7 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
             count,
             size: args.size,
             sport: args.sport,
-            interval: Duration::from_millis(args.interval),
+            interval: args.interval,
             pmtu: args.pmtu,
         };
         let mut plan = TestPlan::udp_flow(

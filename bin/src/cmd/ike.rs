@@ -1,7 +1,6 @@
 //! `xfrmdiag ike`: the IKE daemon's view (strongSwan over vici, Libreswan over whack) joined
 //! with the kernel's SAs and policies, and the IKE findings.
 
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -23,17 +22,21 @@ pub enum IkeDaemon {
 #[command(after_help = "Examples:
   xfrmdiag ike                                  (charon at /var/run/charon.vici)
   xfrmdiag ike --ike libreswan --log /var/log/pluto.log
+  xfrmdiag -n west ike --socket /run/west/pluto.ctl    (pluto started with --rundir /run/west)
   xfrmdiag -n blue ike --socket /run/blue/charon.vici --flow udp:10.0.0.2:5000
 
 Exit status: 0 no IKE problem, 1 a finding, 2 no daemon reachable or usage error.")]
 pub struct Args {
-    /// Which daemon to ask; `auto` tries strongSwan's vici socket, then Libreswan's.
+    /// Which daemon to ask; `auto` tries strongSwan's vici socket, then Libreswan's (with
+    /// --socket: whichever daemon answers there).
     #[arg(long = "ike", value_enum, default_value_t = IkeDaemon::Auto)]
     pub daemon: IkeDaemon,
     /// The daemon's socket (vici for strongSwan, pluto.ctl for Libreswan) instead of its default.
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
-    /// The daemon's log, read for why negotiations failed (charon's filelog, pluto's logfile).
+    /// The daemon's log, read for why negotiations failed: a file (charon's filelog, syslog,
+    /// pluto's logfile), `journal` or `journal:UNIT[,UNIT]`. Without it and without --socket,
+    /// the log is looked for: the daemon's own file, the journal, /var/log/syslog.
     #[arg(long, value_name = "PATH")]
     pub log: Option<PathBuf>,
     /// The flow that must be protected: findings are then about it (is a CHILD_SA up, do its
@@ -88,15 +91,14 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<Status> {
         std::fs::write(path, client.recorded())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let report = xfrmdiag_ike::inspect(&ns, &source, flow)?;
-    let mut out = std::io::stdout().lock();
-    if global.json {
-        serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from)?;
-        out.write_all(b"\n")?;
-    } else {
-        out.write_all(xfrmdiag_ike::render::report_text(&report).as_bytes())?;
-    }
-    out.flush()?;
+    // the daemon at its default socket logs where this host's daemon logs: look there
+    let discover_log = args.socket.is_none();
+    let report = xfrmdiag_ike::inspect_with(&ns, &source, flow, discover_log)?;
+    crate::output::print_result(
+        global,
+        || &report,
+        || xfrmdiag_ike::render::report_text(&report),
+    )?;
     Ok(if report.findings.is_empty() {
         Status::Ok
     } else {

@@ -217,15 +217,11 @@ fn run_probe(global: &Global, args: &Args) -> anyhow::Result<Status> {
 }
 
 fn print_result(global: &Global, result: &TraceResult) -> anyhow::Result<Status> {
-    let mut stdout = std::io::stdout().lock();
-    if global.json {
-        let v = xfrmdiag_report::trace::result_json(result);
-        serde_json::to_writer_pretty(&mut stdout, &v)?;
-        writeln!(stdout)?;
-    } else {
-        write!(stdout, "{}", xfrmdiag_report::trace::render_result(result))?;
-    }
-    stdout.flush()?;
+    output::print_result(
+        global,
+        || xfrmdiag_report::trace::result_json(result),
+        || xfrmdiag_report::trace::render_result(result),
+    )?;
     Ok(Status::Ok)
 }
 

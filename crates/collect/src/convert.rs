@@ -53,6 +53,7 @@ fn algorithm(role: &str, a: &Option<inv::Algorithm>) -> Option<Algorithm> {
         name: a.name.clone(),
         key_fingerprint: Some(a.key_fingerprint.clone()),
         key_bits: Some(a.key_bits),
+        icv_bits: a.trunc_bits.or(a.icv_bits),
     })
 }
 

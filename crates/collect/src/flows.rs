@@ -26,22 +26,15 @@ impl TestPlan {
             port: send.dst.port(),
             sport: send.sport,
         };
-        let receive = receiver.map(|netns| SidePlan {
-            netns,
-            role: Role::Receiver,
-            action: if observe {
-                Action::Watch
-            } else {
-                Action::ListenTcp {
-                    port: send.dst.port(),
-                    expected_bytes: Some(send.bytes as u64),
-                }
-            },
-            flow: Some(Flow {
-                dst: None,
-                ..flow.clone()
-            }),
-        });
+        let action = if observe {
+            Action::Watch
+        } else {
+            Action::ListenTcp {
+                port: send.dst.port(),
+                expected_bytes: Some(send.bytes as u64),
+            }
+        };
+        let receive = receiver.map(|netns| receiver_side(netns, action, &flow));
         two_sides(sender, Action::SendTcp(send), flow, receive, window, trace)
     }
 
@@ -60,20 +53,13 @@ impl TestPlan {
             port: 0,
             sport: None,
         };
-        let receive = receiver.map(|netns| SidePlan {
-            netns,
-            role: Role::Receiver,
-            action: Action::Watch,
-            flow: Some(Flow {
-                dst: None,
-                ..flow.clone()
-            }),
-        });
+        let receive = receiver.map(|netns| receiver_side(netns, Action::Watch, &flow));
         two_sides(sender, Action::SendIcmp(send), flow, receive, window, trace)
     }
 }
 
-fn two_sides(
+/// The sender's side doing `action`, and the receiver's side when there is one.
+pub(crate) fn two_sides(
     sender: Netns,
     action: Action,
     flow: Flow,
@@ -92,5 +78,18 @@ fn two_sides(
         window,
         trace,
         full_window: false,
+    }
+}
+
+/// The receiver's side: `action` on the same flow, whose destination is this side itself.
+pub(crate) fn receiver_side(netns: Netns, action: Action, flow: &Flow) -> SidePlan {
+    SidePlan {
+        netns,
+        role: Role::Receiver,
+        action,
+        flow: Some(Flow {
+            dst: None,
+            ..flow.clone()
+        }),
     }
 }

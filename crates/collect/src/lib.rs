@@ -13,8 +13,11 @@ use xfrmdiag_netns::Netns;
 pub use ike::{read_ike, IkeMode, IkeRequest};
 use xfrmdiag_traffic::{Listener, Observer, SendOptions};
 
+use crate::flows::{receiver_side, two_sides};
+
 pub mod convert;
 mod early;
+mod esp_path;
 pub mod flows;
 mod ike;
 pub mod readers;
@@ -112,34 +115,16 @@ impl TestPlan {
             port,
             sport: send.sport,
         };
-        let receive = receiver.map(|netns| SidePlan {
-            netns,
-            role: Role::Receiver,
-            action: if observe {
-                Action::Observe(port)
-            } else {
-                Action::Listen {
-                    port,
-                    expected: Some(count),
-                }
-            },
-            flow: Some(Flow {
-                dst: None,
-                ..flow.clone()
-            }),
-        });
-        let send = SidePlan {
-            netns: sender,
-            role: Role::Sender,
-            action: Action::Send(send),
-            flow: Some(flow),
+        let action = if observe {
+            Action::Observe(port)
+        } else {
+            Action::Listen {
+                port,
+                expected: Some(count),
+            }
         };
-        TestPlan {
-            sides: std::iter::once(send).chain(receive).collect(),
-            window,
-            trace,
-            full_window: false,
-        }
+        let receive = receiver.map(|netns| receiver_side(netns, action, &flow));
+        two_sides(sender, Action::Send(send), flow, receive, window, trace)
     }
 }
 
@@ -366,16 +351,22 @@ fn start_side(plan: &SidePlan) -> Result<Running, Error> {
         Err(e) => evidence.holes.push(format!("sysctls: {e}")),
     }
     evidence.inventory = Some(readers::inventory(&plan.netns, &mut evidence.holes));
-    // A sender's route, and a forwarding side's (`--forward`: it carries the sender's flow):
-    // whether the flow leaves through a tunnel interface or outside it.
-    if plan.role == Role::Sender || evidence.sysctls.as_ref().and_then(|s| s.ip_forward) == Some(1)
-    {
-        let dst = plan.flow.as_ref().and_then(|f| f.dst.as_deref());
-        if let Some(dst) = dst.and_then(|d| d.parse().ok()) {
-            match readers::route(&plan.netns, dst) {
-                Ok(r) => evidence.route = Some(r),
-                Err(e) => evidence.holes.push(format!("route: {e}")),
-            }
+    // Every side that knows the destination routes the flow: the sender, and a gateway
+    // (`--forward`) on the path. A receiver knows only its port.
+    let dst = plan.flow.as_ref().and_then(|f| f.dst.as_deref());
+    if let Some(dst) = dst.and_then(|d| d.parse().ok()) {
+        match readers::route(&plan.netns, dst) {
+            Ok(r) => evidence.route = Some(r),
+            Err(e) => evidence.holes.push(format!("route: {e}")),
+        }
+    }
+    if let (Some(inventory), Some(flow)) = (&evidence.inventory, &plan.flow) {
+        match esp_path::esp_route(&plan.netns, inventory, flow) {
+            Some(Ok(r)) => evidence.esp_route = Some(r),
+            Some(Err(e)) => evidence
+                .holes
+                .push(format!("route of the ESP packets: {e}")),
+            None => {}
         }
     }
     let events = match xfrmdiag_inventory::Monitor::start(&plan.netns) {

@@ -78,6 +78,8 @@ cause_ids! {
     PolicyBlockIn = "policy-block-in",
     ForwardPolicyMissing = "forward-policy-missing",
     ForwardNoRoute = "forward-no-route",
+    /// Packets above the path MTU die on the way and the ICMP that says so never arrives.
+    PmtuBlackhole = "pmtu-blackhole",
     RpFilter = "rp-filter",
     FirewallDrop = "firewall-drop",
     NoSocket = "no-socket",

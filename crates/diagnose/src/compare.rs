@@ -560,12 +560,14 @@ pub(crate) mod tests {
                     name: "hmac(sha256)".into(),
                     key_fingerprint: Some(auth_key.into()),
                     key_bits: Some(256),
+                    icv_bits: None,
                 },
                 Algorithm {
                     role: "enc".into(),
                     name: "cbc(aes)".into(),
                     key_fingerprint: Some("e0e0e0e0e0e0".into()),
                     key_bits: Some(128),
+                    icv_bits: None,
                 },
             ],
             ..Default::default()

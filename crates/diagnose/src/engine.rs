@@ -152,15 +152,18 @@ fn local_signal(signal: Signal, side: &SideEvidence) -> Vec<EvidenceItem> {
             .filter(|name| signal.matches_counter(name))
             .filter_map(|name| facts::moved(side, name).map(|n| facts::counter_item(side, name, n)))
             .collect(),
-        Signal::Errno(errno) => facts::send_result(side)
+        Signal::Errno(errno) => facts::send_failures(side)
             .into_iter()
-            .flat_map(|s| s.errors.iter())
-            .filter(|e| e.errno == errno)
-            .map(|e| {
-                let text = format!(
-                    "sendto failed {} time(s) with {} ({}), first at datagram #{}",
-                    e.count, e.errno, e.message, e.first
-                );
+            .filter(|f| f.error.errno == errno)
+            .map(|f| {
+                let e = f.error;
+                let text = match f.call {
+                    "sendto" => format!(
+                        "sendto failed {} time(s) with {} ({}), first at datagram #{}",
+                        e.count, e.errno, e.message, e.first
+                    ),
+                    call => format!("TCP {call} failed with {} ({})", e.errno, e.message),
+                };
                 item("send", side, text)
             })
             .collect(),

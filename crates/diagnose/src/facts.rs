@@ -4,7 +4,9 @@
 
 use std::net::IpAddr;
 
-use crate::evidence::{Counters, Policy, Role, SendResult, SideEvidence, TraceDrop, Traffic};
+use crate::evidence::{
+    Counters, Policy, Role, SendError, SendResult, SideEvidence, TcpSendResult, TraceDrop, Traffic,
+};
 use crate::finding::EvidenceItem;
 
 /// Everything the rules share.
@@ -391,4 +393,44 @@ pub fn forward_evidence(side: &SideEvidence) -> Vec<EvidenceItem> {
         ));
     }
     ev
+}
+
+/// A failed call of the test flow: `sendto` of a datagram or an echo request, a TCP `connect`
+/// or `write`. Each errno names a kernel decision, whatever the protocol.
+pub struct SendFailure<'a> {
+    /// `sendto`, `connect` or `write`.
+    pub call: &'static str,
+    pub error: &'a SendError,
+}
+
+/// Every failed call of the side's test flow (UDP, TCP, ICMP).
+pub fn send_failures(side: &SideEvidence) -> Vec<SendFailure<'_>> {
+    let (call, errors): (&'static str, Vec<&SendError>) = match &side.traffic {
+        Some(Traffic::Send(s)) => ("sendto", s.errors.iter().collect()),
+        Some(Traffic::Icmp(i)) => ("sendto", i.errors.iter().collect()),
+        Some(Traffic::Tcp(t)) => {
+            let connect = t.connect_error.iter().map(|error| SendFailure {
+                call: "connect",
+                error,
+            });
+            let write = t.write_error.iter().map(|error| SendFailure {
+                call: "write",
+                error,
+            });
+            return connect.chain(write).collect();
+        }
+        _ => return Vec::new(),
+    };
+    errors
+        .into_iter()
+        .map(|error| SendFailure { call, error })
+        .collect()
+}
+
+/// The side's TCP test connection when it completed the handshake and then stalled.
+pub fn tcp_stall(side: &SideEvidence) -> Option<&TcpSendResult> {
+    match &side.traffic {
+        Some(Traffic::Tcp(t)) if t.stalled() => Some(t),
+        _ => None,
+    }
 }

@@ -37,6 +37,7 @@ mod compare_ike;
 mod engine;
 mod facts;
 mod finding;
+pub mod mtu;
 pub mod rules;
 
 pub use cause::CauseId;

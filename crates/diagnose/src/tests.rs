@@ -596,6 +596,65 @@ fn tunnel_into_transport_is_mode_mismatch_via_unknown_protos() {
     );
 }
 
+/// The sender holds `far`, the receiver `near` and counts XfrmInNoStates for all 5 datagrams.
+fn no_states_between(far: Sa, near: Sa) -> [SideEvidence; 2] {
+    [
+        sender("a").sent(5, 5).sa(far).e(),
+        receiver("b")
+            .listened(0)
+            .counter("XfrmInNoStates", 5)
+            .audit("xfrm_audit_state_notfound", 5)
+            .sa(near)
+            .e(),
+    ]
+}
+
+/// With ip_vti or xfrm_interface loaded the inner IPIP packet goes back into xfrm_input and
+/// counts XfrmInNoStates (docs/kernel-notes.md): the SA pair, not the counter, decides.
+#[test]
+fn tunnel_into_transport_with_an_ipip_handler_is_mode_mismatch_not_no_inbound_sa() {
+    let r = diagnose(&no_states_between(
+        sa("tunnel", false),
+        sa("transport", false),
+    ));
+    assert_verdict(
+        &r,
+        "sa-mode-mismatch",
+        Confidence::Certain,
+        &["XfrmInNoStates +5", "mode transport", "mode tunnel"],
+    );
+    assert!(
+        r.findings.iter().all(|f| f.cause != "no-inbound-sa"),
+        "{r:#?}"
+    );
+    // Two hosts' reports may both name their side after the default namespace.
+    let mut sides = no_states_between(sa("tunnel", false), sa("transport", false));
+    for side in &mut sides {
+        side.namespace = "host".into();
+    }
+    let r = diagnose(&sides);
+    assert_eq!(r.verdict, "sa-mode-mismatch", "{r:#?}");
+    // The other way round (transport sender, tunnel receiver) reads the same from the pair.
+    let r = diagnose(&no_states_between(
+        sa("transport", false),
+        sa("tunnel", false),
+    ));
+    assert_eq!(r.verdict, "sa-mode-mismatch", "{r:#?}");
+}
+
+#[test]
+fn no_states_with_agreeing_modes_or_one_side_only_stays_no_inbound_sa() {
+    let same_mode = diagnose(&no_states_between(sa("tunnel", false), sa("tunnel", false)));
+    assert_eq!(same_mode.verdict, "no-inbound-sa", "{same_mode:#?}");
+    let [_, receiver_only] = no_states_between(sa("tunnel", false), sa("transport", false));
+    let receiver_only = diagnose(&[receiver_only]);
+    assert_eq!(receiver_only.verdict, "no-inbound-sa", "{receiver_only:#?}");
+    let mut other_spi = sa("tunnel", false);
+    other_spi.spi = "0x00002000".into();
+    let other_spi = diagnose(&no_states_between(other_spi, sa("transport", false)));
+    assert_eq!(other_spi.verdict, "no-inbound-sa", "{other_spi:#?}");
+}
+
 #[test]
 fn unknown_protos_without_a_transport_sa_is_not_called_mode_mismatch() {
     let r = lost_at_receiver(|s| s.counter("Ip.InUnknownProtos", 5));
@@ -1119,6 +1178,17 @@ fn verdict_table() -> Vec<(&'static str, Vec<SideEvidence>, CauseId)> {
             SaModeMismatch,
         ),
         (
+            "tunnel into transport with an IPIP handler loaded",
+            lost(
+                sender("a").sa(sa("tunnel", false)),
+                receiver("b")
+                    .counter("XfrmInNoStates", 5)
+                    .audit("xfrm_audit_state_notfound", 5)
+                    .sa(sa("transport", false)),
+            ),
+            SaModeMismatch,
+        ),
+        (
             "encap",
             lost(sender("a"), receiver("b").counter("XfrmInStateMismatch", 5)),
             EncapMismatch,
@@ -1171,6 +1241,28 @@ fn verdict_table() -> Vec<(&'static str, Vec<SideEvidence>, CauseId)> {
             "router cannot route on",
             lost(sender("a"), gw().counter("XfrmFwdHdrError", 5)),
             ForwardNoRoute,
+        ),
+        (
+            "xfrm interface down, the gateway's route into it gone",
+            vec![
+                sender("a").sent(5, 5).e(),
+                {
+                    let mut g = tunnel_down();
+                    g.route = Some(RouteInfo {
+                        dst: "10.99.1.2".into(),
+                        kind: "unreachable".into(),
+                        ..Default::default()
+                    });
+                    g
+                },
+                receiver("b").listened(0).e(),
+            ],
+            TunnelInterfaceDown,
+        ),
+        (
+            "PMTU black hole on a gateway",
+            pmtu::blackhole_sides(),
+            PmtuBlackhole,
         ),
         (
             "rp_filter",
@@ -1495,4 +1587,296 @@ fn an_ipv6_forward_drop_elsewhere_does_not_claim_an_ipv4_flow() {
             })
     });
     assert_eq!(r.verdict, "policy-template-mismatch", "{r:#?}");
+}
+
+/// A site-to-site gateway with WAN MTU 1400 whose ICMP "fragmentation needed" is filtered: the
+/// TCP flow stalls after the handshake (measured on 6.1 and 6.12, docs/kernel-notes.md).
+mod pmtu {
+    use super::*;
+
+    pub(super) fn stalled_tcp(pmtu: u32) -> Traffic {
+        Traffic::Tcp(TcpSendResult {
+            dst: "10.2.0.1:5555".into(),
+            bytes: 65536,
+            connected: true,
+            connect_ms: Some(3),
+            written: 65536,
+            acked: 0,
+            info: Some(TcpInfo {
+                state: "established".into(),
+                unacked: 10,
+                retransmits: 6,
+                backoff: 2,
+                snd_mss: 1448,
+                pmtu,
+                rtt_us: 900,
+            }),
+            ..Default::default()
+        })
+    }
+
+    fn tcp_listen(bytes: u64) -> Traffic {
+        Traffic::TcpListen(TcpListenResult {
+            port: 5555,
+            connections: 1,
+            bytes,
+            expected_bytes: Some(65536),
+            window_ms: 2000,
+        })
+    }
+
+    fn tunnel_sa() -> Sa {
+        Sa {
+            src: "192.0.2.1".into(),
+            dst: "192.0.2.2".into(),
+            proto: "esp".into(),
+            spi: "0x00003001".into(),
+            reqid: 1,
+            mode: "tunnel".into(),
+            algorithms: vec![
+                Algorithm {
+                    role: "enc".into(),
+                    name: "cbc(aes)".into(),
+                    ..Default::default()
+                },
+                Algorithm {
+                    role: "auth".into(),
+                    name: "hmac(sha256)".into(),
+                    icv_bits: Some(128),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    fn out_policy() -> Policy {
+        Policy {
+            dir: "out".into(),
+            action: "allow".into(),
+            selector: Selector {
+                src: "10.1.0.0/24".into(),
+                dst: "10.2.0.0/24".into(),
+                ..Default::default()
+            },
+            templates: vec![Template {
+                proto: "esp".into(),
+                mode: "tunnel".into(),
+                src: Some("192.0.2.1".into()),
+                dst: Some("192.0.2.2".into()),
+                reqid: 1,
+                optional: false,
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn host(name: &str, role: Role) -> Side {
+        let mut s = if role == Role::Sender {
+            sender(name)
+        } else {
+            receiver(name)
+        };
+        s.0.flow = Some(Flow {
+            proto: "tcp".into(),
+            dst: (role == Role::Sender).then(|| "10.2.0.1".into()),
+            port: 5555,
+            sport: None,
+        });
+        s
+    }
+
+    /// gwL as a `--forward` side: forwards, counts FragFails, its ESP leaves by wan0 (MTU 1400).
+    fn gateway(frag_fails: u64) -> Side {
+        let mut g = host("gl", Role::Receiver)
+            .sysctls(Sysctls {
+                ip_forward: Some(1),
+                ..Default::default()
+            })
+            .sa(tunnel_sa())
+            .policy(out_policy());
+        if frag_fails > 0 {
+            g = g.counter("Ip.FragFails", frag_fails);
+        }
+        g.0.flow.as_mut().unwrap().dst = Some("10.2.0.1".into());
+        let wan = RouteInfo {
+            dst: "192.0.2.2".into(),
+            kind: "unicast".into(),
+            dev: Some("wan0".into()),
+            src: Some("192.0.2.1".into()),
+            gateway: None,
+            mtu: Some(1400),
+        };
+        g.0.route = Some(RouteInfo {
+            dst: "10.2.0.1".into(),
+            gateway: Some("192.0.2.2".into()),
+            ..wan.clone()
+        });
+        g.0.esp_route = Some(wan);
+        g
+    }
+
+    pub(super) fn blackhole_sides() -> Vec<SideEvidence> {
+        let mut a = host("a", Role::Sender)
+            .counter("Tcp.RetransSegs", 6)
+            .counter("TcpExt.TCPTimeouts", 3)
+            // The test resets its stalled connection: not a closed port.
+            .counter("Tcp.OutRsts", 1)
+            .drop("PKT_TOO_BIG", "ip_forward+0x3a1", 6);
+        a.0.traffic = Some(stalled_tcp(1500));
+        let mut b = host("b", Role::Receiver);
+        b.0.traffic = Some(tcp_listen(0));
+        vec![a.e(), gateway(6).e(), b.e()]
+    }
+
+    #[test]
+    fn a_gateway_dropping_too_big_packets_while_tcp_stalls_is_a_pmtu_blackhole_with_the_arithmetic()
+    {
+        let r = diagnose(&blackhole_sides());
+        assert_verdict(
+            &r,
+            "pmtu-blackhole",
+            Confidence::Certain,
+            &[
+                "Ip.FragFails +6",
+                "PKT_TOO_BIG at ip_forward",
+                "ESP leaves by wan0 (MTU 1400) under SA 0x00003001: link MTU 1400 - (ESP header 8 + IV 16 + outer IP header 20 (tunnel mode) + ICV 16 + trailer 2 after padding to 16 B) = inner MTU 1326; TCP MSS 1286",
+                "0 of 65536 bytes acknowledged; the socket still sends MSS 1448 for path MTU 1500 (6 retransmissions",
+                "Tcp.RetransSegs +6",
+                "TcpExt.TCPTimeouts +3",
+            ],
+        );
+        let f = &r.findings[0];
+        assert_eq!(f.side.as_deref(), Some("gl"));
+        assert!(
+            f.summary.contains("1326 B inside the tunnel, TCP MSS 1286")
+                && f.summary.contains("maxseg size set rt mtu"),
+            "{}",
+            f.summary
+        );
+        assert!(f.remedy.contains("tcp option maxseg size set rt mtu"));
+        assert!(
+            r.findings.iter().all(|f| f.cause != "no-socket"),
+            "the sender's own reset is not a closed port: {r:#?}"
+        );
+    }
+
+    #[test]
+    fn a_sender_that_learned_the_path_mtu_is_no_black_hole() {
+        let mut sides = blackhole_sides();
+        sides[0].traffic = Some(stalled_tcp(1326));
+        let r = diagnose(&sides);
+        assert!(
+            r.findings.iter().all(|f| f.cause != "pmtu-blackhole"),
+            "{r:#?}"
+        );
+    }
+
+    #[test]
+    fn healthy_tcp_through_the_tunnel_with_pmtu_discovery_noise_is_delivered() {
+        // Measured: every healthy TCP run triggers PMTU discovery through the tunnel (gateway
+        // Ip.FragFails, PKT_TOO_BIG at ip_forward, sender retransmits, GSO kfree_skb).
+        let mut a = host("a", Role::Sender)
+            .counter("Tcp.RetransSegs", 2)
+            .drop("PKT_TOO_BIG", "ip_forward+0x3a1", 1)
+            .drop("NOT_SPECIFIED", "xfrm_output_gso+0x91", 4);
+        a.0.traffic = Some(Traffic::Tcp(TcpSendResult {
+            acked: 65536,
+            ..match stalled_tcp(1326) {
+                Traffic::Tcp(t) => t,
+                _ => unreachable!(),
+            }
+        }));
+        let mut b = host("b", Role::Receiver);
+        b.0.traffic = Some(tcp_listen(65536));
+        let r = diagnose(&[a.e(), gateway(1).counter("Ip.OutDiscards", 1).e(), b.e()]);
+        assert_eq!(r.verdict, "delivered", "{r:#?}");
+        assert!(r.healthy);
+        assert_eq!(r.findings.len(), 1, "{r:#?}");
+    }
+
+    #[test]
+    fn a_stall_seen_from_the_end_hosts_alone_is_a_possible_black_hole() {
+        let mut a = host("a", Role::Sender).counter("Tcp.RetransSegs", 6);
+        a.0.traffic = Some(stalled_tcp(1500));
+        let mut b = host("b", Role::Receiver);
+        b.0.traffic = Some(tcp_listen(0));
+        let r = diagnose(&[a.e(), b.e()]);
+        assert_verdict(
+            &r,
+            "pmtu-blackhole",
+            Confidence::Possible,
+            &["0 of 65536 bytes acknowledged", "Tcp.RetransSegs +6"],
+        );
+        assert!(r.findings[0].summary.contains("--forward"));
+    }
+
+    #[test]
+    fn emsgsize_shows_the_same_arithmetic_for_outbound_mtu() {
+        let mut s = gateway(0).e();
+        s.role = Role::Sender;
+        s.traffic = Some(Traffic::Send(SendResult {
+            dst: "10.2.0.1:5555".into(),
+            attempted: 5,
+            sent: 0,
+            size: 1400,
+            errors: vec![SendError {
+                errno: "EMSGSIZE".into(),
+                code: 90,
+                message: "Message too long".into(),
+                count: 5,
+                first: 0,
+            }],
+        }));
+        let r = diagnose(&[s]);
+        assert_verdict(
+            &r,
+            "outbound-mtu",
+            Confidence::Certain,
+            &["= inner MTU 1326; TCP MSS 1286", "EMSGSIZE"],
+        );
+        assert!(
+            r.findings[0]
+                .summary
+                .contains("1326 B packets inside the tunnel (1298 B of UDP payload"),
+            "{}",
+            r.findings[0].summary
+        );
+    }
+
+    #[test]
+    fn tcp_connect_errnos_name_their_causes_like_sendto_errnos() {
+        for (errno, cause) in [
+            ("ENETUNREACH", "no-route"),
+            ("EHOSTUNREACH", "no-route"),
+            ("ECONNREFUSED", "no-socket"),
+            ("EPERM", "firewall-drop"),
+        ] {
+            let mut a = host("a", Role::Sender);
+            a.0.traffic = Some(Traffic::Tcp(TcpSendResult {
+                dst: "10.2.0.1:5555".into(),
+                bytes: 100,
+                connect_error: Some(SendError {
+                    errno: errno.into(),
+                    code: 1,
+                    message: "error".into(),
+                    count: 1,
+                    first: 0,
+                }),
+                ..Default::default()
+            }));
+            let r = diagnose(&[a.e()]);
+            assert_eq!(r.verdict, cause, "{errno}: {r:#?}");
+            let text = r.findings[0]
+                .evidence
+                .iter()
+                .map(|e| e.text.clone())
+                .collect::<Vec<_>>();
+            assert!(
+                text.iter()
+                    .any(|t| t.contains(&format!("TCP connect failed with {errno}"))),
+                "{errno}: {text:?}"
+            );
+        }
+    }
 }

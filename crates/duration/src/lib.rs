@@ -8,6 +8,9 @@
 //! - a bare whole number is seconds: `20` is `20s` (as `sleep` and `timeout` read it);
 //! - no fractions (`1.5s`: write `1s500ms`), no sign, no space inside a number;
 //! - from 10ms to 24h.
+//!
+//! A pause ([`parse_pause`], `diagnose --interval`) follows the same rules and may also be zero
+//! (`0`, `0s`, `0ms`): no pause at all, back to back.
 
 use std::time::Duration;
 
@@ -74,6 +77,31 @@ pub fn parse_arg(text: &str) -> Result<Duration, String> {
     parse(text).map_err(|e| e.to_string())
 }
 
+/// Like [`parse`], and zero (in any spelling of it) is accepted: a pause between datagrams
+/// can be none at all, where a window or an interval cannot.
+pub fn parse_pause(text: &str) -> Result<Duration, Error> {
+    parse(text).or_else(|e| {
+        if is_zero(text) {
+            Ok(Duration::ZERO)
+        } else {
+            Err(e)
+        }
+    })
+}
+
+/// For clap's `value_parser`: [`parse_pause`] with the error as a one-line string.
+pub fn parse_pause_arg(text: &str) -> Result<Duration, String> {
+    parse_pause(text).map_err(|e| e.to_string())
+}
+
+fn is_zero(text: &str) -> bool {
+    let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.bytes().all(|b| b == b'0');
+    }
+    !t.contains('.') && humantime::parse_duration(t) == Ok(Duration::ZERO)
+}
+
 /// Texts every user of [`parse`] must accept, with their value: the shared cases of the unit
 /// tests here and the CLI tests that check each flag and checklist field.
 pub const ACCEPTED: &[(&str, Duration)] = &[
@@ -106,6 +134,19 @@ pub const REFUSED: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pause_may_be_zero_and_is_otherwise_a_duration() {
+        for text in ["0", "00", "0s", "0ms", " 0 "] {
+            assert_eq!(parse_pause(text), Ok(Duration::ZERO), "{text:?}");
+        }
+        for (text, want) in ACCEPTED {
+            assert_eq!(parse_pause(text), Ok(*want), "{text:?}");
+        }
+        for text in REFUSED.iter().filter(|t| !["0", "0s"].contains(t)) {
+            assert_eq!(parse_pause(text), parse(text), "{text:?}");
+        }
+    }
 
     #[test]
     fn accepted_texts_have_their_value() {

@@ -24,6 +24,10 @@ pub struct IkeView {
     /// `kernel-sa-without-ike`.
     #[serde(default)]
     pub kernel_join: Vec<IkeJoinFinding>,
+    /// The daemon's log the failures were read from (a path, or `journal (UNIT, …)`); absent
+    /// when no log was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
 }
 
 /// A connection as configured.
@@ -99,6 +103,11 @@ pub struct ChildSaInfo {
     /// Whether the negotiated selectors cover the test flow.
     #[serde(default)]
     pub covers_flow: Option<bool>,
+    /// Whether its selectors' addresses take in the flow's destination (protocol and port
+    /// aside): a CHILD_SA with the flow's peer, so one that excludes the flow excludes it by
+    /// protocol or port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_of_flow: Option<bool>,
 }
 
 /// Why a negotiation failed.

@@ -54,6 +54,10 @@ pub struct SideEvidence {
     /// The route the flow takes from this side (`ip route get`).
     #[serde(default)]
     pub route: Option<RouteInfo>,
+    /// The route the flow's ESP packets take (to the outer destination of the outbound SA that
+    /// carries the flow), with its device's MTU: the link the ESP overhead must fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub esp_route: Option<RouteInfo>,
     #[serde(default)]
     pub sysctls: Option<Sysctls>,
     /// XFRM events seen during the window (ACQUIRE, EXPIRE, REPORT, …).
@@ -262,6 +266,10 @@ pub struct Algorithm {
     pub key_fingerprint: Option<String>,
     #[serde(default)]
     pub key_bits: Option<u32>,
+    /// The integrity check value in bits (auth-trunc's truncation, or the AEAD's ICV length):
+    /// part of the ESP overhead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icv_bits: Option<u32>,
 }
 
 /// A traffic selector; addresses as `prefix/len`, `None` for "any".

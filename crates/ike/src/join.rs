@@ -123,6 +123,10 @@ pub struct IkeReport {
     pub child_sas: Vec<ChildJoin>,
     pub kernel_sas_without_ike: Vec<KernelSaRef>,
     pub findings: Vec<IkeFinding>,
+    /// The log the failure reasons were read from (a path or `journal (UNIT, …)`); absent when
+    /// none was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
 }
 
 fn proto_of(child: &ChildSa) -> &str {
@@ -186,6 +190,19 @@ pub fn child_covers(child: &ChildSa, flow: &Flow) -> bool {
     outbound || inbound
 }
 
+/// True when the CHILD_SA's selectors take in the flow's addresses (protocol and ports aside),
+/// in either direction: a CHILD_SA with the flow's peer.
+pub fn child_with_peer(child: &ChildSa, flow: &Flow) -> bool {
+    let side = |ts: &[TrafficSelector], addr: Option<IpAddr>| match addr {
+        Some(a) => ts
+            .iter()
+            .any(|t| t.covers(a, t.proto.unwrap_or(flow.proto), None)),
+        None => ts.iter().any(|t| t.from.is_ipv4() == flow.dst.is_ipv4()),
+    };
+    (side(&child.local_ts, flow.src) && side(&child.remote_ts, Some(flow.dst)))
+        || (side(&child.remote_ts, flow.src) && side(&child.local_ts, Some(flow.dst)))
+}
+
 fn is_larval(sa: &Sa) -> bool {
     let a = &sa.algorithms;
     a.aead.is_none() && a.auth.is_none() && a.enc.is_none() && a.comp.is_none()
@@ -225,10 +242,12 @@ fn not_established(view: &DaemonView, connection: Option<&str>, what: String) ->
         );
     }
     let remedy = match reason.as_str() {
+        "NO_PROPOSAL_CHOSEN" if view.daemon == crate::model::DaemonKind::Libreswan => "make the proposals (`ike=` / `esp=`) of both peers share one algorithm set; `ipsec whack --status` on both shows them",
         "NO_PROPOSAL_CHOSEN" => "make the proposals (esp_proposals / ike proposals) of both peers share one algorithm set; `swanctl --list-conns` on both shows them",
         "AUTHENTICATION_FAILED" => "the peers disagree on authentication: check the PSK (or certificate and identities) on both sides; the responder's log names the failing check",
         "TS_UNACCEPTABLE" => "the peers' traffic selectors do not intersect: make local_ts/remote_ts of each side mirror the other's",
         "timeout" => "the peer did not answer IKE: check that UDP 500/4500 reaches it and that its daemon runs and loaded the connection",
+        _ if view.daemon == crate::model::DaemonKind::Libreswan => "initiate it (`ipsec whack --name NAME --initiate`) and read pluto's log for the reason",
         _ => "initiate it (`swanctl --initiate --child NAME`) and read the daemon's log for the reason",
     };
     IkeFinding {
@@ -351,6 +370,12 @@ pub fn join(
             let installed: Vec<(&IkeSa, &ChildSa)> =
                 after.child_sas().filter(|(_, c)| c.installed).collect();
             let covering = installed.iter().any(|(_, c)| child_covers(c, &f));
+            // CHILD_SAs with the flow's peer: when none covers the flow, their selectors
+            // exclude it (other ports or protocol); without any, nothing was negotiated for it.
+            let with_peer: Vec<&(&IkeSa, &ChildSa)> = installed
+                .iter()
+                .filter(|(_, c)| child_with_peer(c, &f))
+                .collect();
             let flow_text = format!(
                 "flow {} {} -> {}:{}",
                 proto_name(f.proto),
@@ -358,17 +383,20 @@ pub fn join(
                 f.dst,
                 f.dport
             );
-            if installed.is_empty() {
+            if covering {
+            } else if with_peer.is_empty() {
                 findings.push(not_established(&after, None, format!("the {flow_text}")));
-            } else if !covering {
+            } else {
+                let (ike, child) = with_peer[0];
                 findings.push(IkeFinding {
                     cause: TS_MISMATCH.to_string(),
-                    connection: installed.first().map(|(i, _)| i.name.clone()),
+                    connection: Some(ike.name.clone()),
                     summary: format!(
-                        "no CHILD_SA's traffic selectors cover the {flow_text}: it is not protected"
+                        "CHILD_SA {}/{} is up with the flow's peer, but its traffic selectors exclude the {flow_text}: it is not protected",
+                        ike.name, child.name
                     ),
                     reason: None,
-                    evidence: installed
+                    evidence: with_peer
                         .iter()
                         .map(|(i, c)| {
                             format!(
@@ -411,6 +439,7 @@ pub fn join(
         child_sas: children,
         kernel_sas_without_ike: orphans,
         findings,
+        log: None,
     }
 }
 

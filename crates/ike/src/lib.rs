@@ -87,6 +87,10 @@ pub fn resolve(source: &Source) -> Result<(DaemonKind, PathBuf), Error> {
     match source.choice {
         Choice::Strongswan => Ok(pick(DaemonKind::Strongswan)),
         Choice::Libreswan => Ok(pick(DaemonKind::Libreswan)),
+        Choice::Auto if source.socket.is_some() => {
+            let path = source.socket.clone().unwrap_or_default();
+            Ok((probe(&path)?, path))
+        }
         Choice::Auto => {
             for kind in [DaemonKind::Strongswan, DaemonKind::Libreswan] {
                 let (kind, path) = pick(kind);
@@ -113,32 +117,155 @@ pub fn resolve(source: &Source) -> Result<(DaemonKind, PathBuf), Error> {
     }
 }
 
+/// Whose socket `path` is: charon answers a vici `version` request; anything else that accepts
+/// the connection is taken for pluto (which drops the message as a whack message with a bad
+/// magic number and closes), so one `--ike-socket PATH` finds either daemon.
+fn probe(path: &Path) -> Result<DaemonKind, Error> {
+    let mut client = strongswan::Client::connect(path).map_err(|_| Error::NoDaemon {
+        vici: path.display().to_string(),
+        pluto: path.display().to_string(),
+    })?;
+    match client.request("version", &vici::Message::default()) {
+        Ok(_) => Ok(DaemonKind::Strongswan),
+        Err(Error::Io(_) | Error::Protocol(_)) => Ok(DaemonKind::Libreswan),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reads the daemon once, with the failures from its log when one is given.
 pub fn read_daemon(source: &Source) -> Result<DaemonView, Error> {
     let (kind, path) = resolve(source)?;
-    read_resolved(source, kind, &path)
-}
-
-fn read_resolved(source: &Source, kind: DaemonKind, path: &Path) -> Result<DaemonView, Error> {
-    let mut view = read_kind(kind, path)?;
+    let mut view = read_kind(kind, &path)?;
     if let Some(log) = &source.log {
-        let text = std::fs::read(log).map_err(|e| Error::Log {
-            path: log.display().to_string(),
-            why: e.to_string(),
-        })?;
+        let log = log::LogSource::parse(&log.to_string_lossy());
         view.failures
-            .extend(log::failures_from_log(&String::from_utf8_lossy(&text)));
+            .extend(log::read_failures(&log, &view.connections)?);
     }
     Ok(view)
 }
 
 /// The daemon (read before and after the kernel dump) joined with namespace `ns`'s SAs and
-/// policies.
+/// policies; failure reasons from the log `source.log` names (a file, `journal` or
+/// `journal:UNIT`).
 pub fn inspect(ns: &Netns, source: &Source, flow: Option<Flow>) -> Result<IkeReport, Error> {
+    inspect_with(ns, source, flow, false)
+}
+
+/// As [`inspect`]; with `discover_log` and no `source.log`, the log is looked for where the
+/// daemon usually writes it ([`log::discover`]) and read if found (a log found but unreadable
+/// is no error then).
+pub fn inspect_with(
+    ns: &Netns,
+    source: &Source,
+    flow: Option<Flow>,
+    discover_log: bool,
+) -> Result<IkeReport, Error> {
     let (kind, path) = resolve(source)?;
-    let before = read_resolved(source, kind, &path)?;
+    let before = read_kind(kind, &path)?;
     let sas = xfrmdiag_inventory::dump_sas(ns)?;
     let policies = xfrmdiag_inventory::dump_policies(ns)?;
-    let after = read_resolved(source, kind, &path)?;
-    Ok(join(&before, after, &sas, &policies, flow))
+    let mut after = read_kind(kind, &path)?;
+    let explicit = source
+        .log
+        .as_ref()
+        .map(|l| log::LogSource::parse(&l.to_string_lossy()));
+    let mut log_read = None;
+    match (explicit, discover_log) {
+        (Some(log), _) => {
+            after
+                .failures
+                .extend(log::read_failures(&log, &after.connections)?);
+            log_read = Some(log.describe());
+        }
+        (None, true) => {
+            if let Some(log) = log::discover(kind) {
+                if let Ok(found) = log::read_failures(&log, &after.connections) {
+                    after.failures.extend(found);
+                    log_read = Some(log.describe());
+                }
+            }
+        }
+        (None, false) => {}
+    }
+    let mut report = join(&before, after, &sas, &policies, flow);
+    report.log = log_read;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixListener;
+
+    fn auto(path: &Path) -> Source {
+        Source {
+            socket: Some(path.to_path_buf()),
+            ..Source::auto()
+        }
+    }
+
+    /// A socket that answers the first request with `reply` (None: closes without a word).
+    fn serve_once(reply: Option<Vec<u8>>) -> (tempdir::Dir, PathBuf) {
+        let dir = tempdir::Dir::new();
+        let path = dir.0.join("daemon.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 64];
+            let _ = conn.read(&mut buf);
+            if let Some(r) = reply {
+                let _ = conn.write_all(&r);
+            }
+        });
+        (dir, path)
+    }
+
+    mod tempdir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Dir {
+                use std::sync::atomic::{AtomicU32, Ordering};
+                static N: AtomicU32 = AtomicU32::new(0);
+                let p = std::env::temp_dir().join(format!(
+                    "xfrmdiag-ike-probe-{}-{}",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::Relaxed)
+                ));
+                std::fs::create_dir_all(&p).unwrap();
+                Dir(p)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_socket_that_answers_vici_is_strongswans() {
+        let reply = vici::encode_packet(
+            vici::PacketType::CmdResponse,
+            None,
+            &vici::Message::default(),
+        );
+        let (_dir, path) = serve_once(Some(reply));
+        let (kind, p) = resolve(&auto(&path)).unwrap();
+        assert_eq!((kind, p), (DaemonKind::Strongswan, path));
+    }
+
+    #[test]
+    fn a_socket_that_drops_a_vici_request_is_plutos() {
+        let (_dir, path) = serve_once(None);
+        let (kind, _) = resolve(&auto(&path)).unwrap();
+        assert_eq!(kind, DaemonKind::Libreswan);
+    }
+
+    #[test]
+    fn no_socket_is_no_daemon() {
+        let dir = tempdir::Dir::new();
+        let err = resolve(&auto(&dir.0.join("none.sock"))).unwrap_err();
+        assert!(matches!(err, Error::NoDaemon { .. }), "{err}");
+    }
 }

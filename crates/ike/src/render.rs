@@ -45,6 +45,13 @@ pub fn report_text(r: &IkeReport) -> String {
         r.child_sas.len(),
         d.connections.len()
     );
+    if let Some(log) = &r.log {
+        let _ = writeln!(
+            out,
+            "log: {log} ({} failure(s) still open)",
+            d.failures.len()
+        );
+    }
     if !d.ike_sas.is_empty() {
         let mut b = Builder::default();
         b.push_record([

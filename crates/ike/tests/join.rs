@@ -114,10 +114,27 @@ fn selectors_that_exclude_the_flow() {
     let r = join(&v.clone(), v, &sas, &[], Some(flow(6000)));
     assert_eq!(causes(&r), [TS_MISMATCH]);
     assert!(r.findings[0].evidence[0].contains("udp/7000"));
+    assert!(
+        r.findings[0].summary.contains("exclude the flow"),
+        "{}",
+        r.findings[0].summary
+    );
     // the reverse flow (receiver side) is covered the same way
     let v = view("INSTALLED", "10.0.0.2/32[udp/6000]", "10.0.0.1/32[udp]");
     let r = join(&v.clone(), v, &sas, &[], Some(flow(6000)));
     assert!(r.findings.is_empty(), "{:?}", r.findings);
+}
+
+#[test]
+fn a_child_sa_with_another_peer_only_is_no_child_sa_for_the_flow() {
+    // up, but between other addresses: nothing was negotiated for the flow at all
+    let v = view("INSTALLED", "10.0.0.1/32", "10.5.0.0/16");
+    let sas = [
+        kernel_sa("10.5.0.1", "10.0.0.1", 0xc1000001, 1),
+        kernel_sa("10.0.0.1", "10.5.0.1", 0xc2000002, 1),
+    ];
+    let r = join(&v.clone(), v, &sas, &[], Some(flow(6000)));
+    assert_eq!(causes(&r), [NOT_ESTABLISHED]);
 }
 
 #[test]

@@ -15,6 +15,7 @@ use crate::finding::EvidenceItem;
 
 mod gateway;
 mod ike;
+mod mtu;
 mod outcome;
 mod policy;
 mod receiver;
@@ -32,6 +33,7 @@ pub const FAMILIES: &[(&str, &[Rule])] = &[
     ("policy", policy::RULES),
     ("gateway", gateway::RULES),
     ("tunnel", tunnel::RULES),
+    ("mtu", mtu::RULES),
     ("ike", ike::RULES),
     ("receiver", receiver::RULES),
 ];

@@ -132,7 +132,16 @@ fn looks_like_a_drop(name: &str) -> bool {
     name.starts_with("Xfrm")
         || name.starts_with("sa:")
         || [
-            "Err", "Drop", "Discard", "Unknown", "Fail", "NoPorts", "NoRoutes",
+            "Err",
+            "Drop",
+            "Discard",
+            "Unknown",
+            "Fail",
+            "NoPorts",
+            "NoRoutes",
+            // A stalled TCP flow: its retransmissions and timeouts.
+            "RetransSegs",
+            "TCPTimeouts",
         ]
         .iter()
         .any(|w| name.contains(w))

@@ -43,6 +43,8 @@ pub const RULES: &[Rule] = &[
             Signal::Drop("NO_SOCKET", "*"),
             // TCP: the SYN to a closed port is answered with a reset (measured on 6.18).
             Signal::Counter("Tcp.OutRsts"),
+            // The sender's side of that reset.
+            Signal::Errno("ECONNREFUSED"),
         ],
         supports: &[
             Signal::SharedCounter("Udp.InErrors"),
@@ -52,6 +54,7 @@ pub const RULES: &[Rule] = &[
             Signal::SharedCounter("Ip.OutDiscards"),
             Signal::SharedCounter("Ip6OutDiscards"),
         ],
+        judge: Some(no_socket),
         ..Rule::new(CauseId::NoSocket)
     },
     Rule {
@@ -116,7 +119,18 @@ fn rp_filter(_: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
     true
 }
 
-fn firewall_drop(_: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
+fn firewall_drop(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
+    // NETFILTER_DROP is system wide: another side whose own nft rule counted drops owns it.
+    let elsewhere = facts.sides.iter().any(|s| {
+        s.namespace != side.namespace
+            && s.firewall
+                .iter()
+                .flatten()
+                .any(|h| h.verdict == "drop" || h.verdict == "reject")
+    });
+    if c.trace_only() && elsewhere {
+        return false;
+    }
     if c.has(Signal::Errno("EPERM")) {
         let still = facts::counters(side).is_some_and(|k| k.known_unchanged("XfrmOutPolBlock"));
         if !still {
@@ -133,4 +147,11 @@ fn firewall_drop(_: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
         c.summary = "an nftables rule that drops matched packets during the window".into();
     }
     true
+}
+
+/// A TCP sender whose connection was established resets it when the test gives up on a stall,
+/// and answers the peer's late segments with resets (`NO_SOCKET` at tcp_v4_rcv): that is its
+/// own teardown, never a closed port — the peer answered the SYN.
+fn no_socket(_: &Facts, side: &SideEvidence, _: &mut Candidate) -> bool {
+    !matches!(&side.traffic, Some(crate::evidence::Traffic::Tcp(t)) if t.connected)
 }

@@ -135,17 +135,21 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         title: "one end uses tunnel mode and the other transport mode",
-        fault: "Transport sender into a tunnel receiver (`XfrmInStateModeError`), or tunnel sender into a transport receiver (no xfrm counter: `Ip.InUnknownProtos`, drop `IP_NOPROTO` at `ip_local_deliver_finish`).",
-        evidence: "receiver XfrmInStateModeError grows, or Ip.InUnknownProtos with drop reason IP_NOPROTO for a tunnel packet into a transport SA",
+        fault: "Transport sender into a tunnel receiver (`XfrmInStateModeError`), or tunnel sender into a transport receiver (no xfrm counter: `Ip.InUnknownProtos`, drop `IP_NOPROTO` at `ip_local_deliver_finish`; with ip_vti or xfrm_interface loaded, `XfrmInNoStates` for the inner IPIP packet).",
+        evidence: "receiver XfrmInStateModeError grows, or Ip.InUnknownProtos with drop reason IP_NOPROTO for a tunnel packet into a transport SA, or XfrmInNoStates while both sides hold the SA (same SPI and destination) in different modes",
         summary: "the packet's mode does not match the inbound SA's mode (tunnel vs transport)",
         remedy: "use the same mode on both ends",
         names: &[Signal::Counter("XfrmInStateModeError")],
-        // A tunnel-mode packet decapsulated by a transport SA reaches IP as protocol IPIP/IPv6.
+        // A tunnel-mode packet decapsulated by a transport SA reaches IP as protocol IPIP/IPv6;
+        // where an IPIP handler is registered (ip_vti, xfrm_interface) it goes back into
+        // xfrm_input instead and finds no IPIP state (docs/kernel-notes.md).
         refines: &[
             Signal::SharedCounter("Ip.InUnknownProtos"),
             Signal::SharedCounter("Ip6InUnknownProtos"),
+            Signal::Counter("XfrmInNoStates"),
         ],
         supports: &[Signal::Drop("IP_NOPROTO", "*"), Signal::Drop("NOT_SPECIFIED", "xfrm_input")],
+        excludes: &[CauseId::NoInboundSa],
         judge: Some(sa_mode_mismatch),
         ..Rule::new(CauseId::SaModeMismatch)
     },
@@ -204,12 +208,10 @@ fn sa_mode_mismatch(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bo
     if c.has(Signal::Counter("XfrmInStateModeError")) {
         return true;
     }
-    let sas = |s: &SideEvidence| -> Vec<crate::evidence::Sa> {
-        s.inventory
-            .as_ref()
-            .and_then(|i| i.sas.clone())
-            .unwrap_or_default()
-    };
+    if c.has(Signal::Counter("XfrmInNoStates")) {
+        // Only the two sides' SAs tell a mode mismatch from a missing SA here.
+        return mode_differs_across_sides(facts, side, c);
+    }
     let transport: Vec<_> = sas(side)
         .into_iter()
         .filter(|sa| sa.mode == "transport")
@@ -245,6 +247,57 @@ fn sa_mode_mismatch(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bo
         })
         .collect();
     c.corroborate(Kind::Config, tunnel_peer);
+    true
+}
+
+/// The SAs a side holds (empty when its inventory was not read).
+fn sas(side: &SideEvidence) -> Vec<crate::evidence::Sa> {
+    side.inventory
+        .as_ref()
+        .and_then(|i| i.sas.clone())
+        .unwrap_or_default()
+}
+
+fn sa_line(side: &SideEvidence, sa: &crate::evidence::Sa) -> crate::finding::EvidenceItem {
+    facts::item(
+        "config",
+        side,
+        format!("SA {} {} -> {} mode {}", sa.spi, sa.src, sa.dst, sa.mode),
+    )
+}
+
+/// XfrmInNoStates on `side` while another side holds the same SA (SPI, destination, protocol)
+/// in the other of tunnel and transport mode: the outer ESP found its SA, so what found no state
+/// is the inner IPIP packet a tunnel-mode SA on one end and a transport-mode SA on the other
+/// leave behind.
+fn mode_differs_across_sides(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
+    let tunnel_or_transport = |m: &str| m == "tunnel" || m == "transport";
+    let here = sas(side);
+    let mut mine = Vec::new();
+    let mut theirs = Vec::new();
+    // Not by name: two hosts' sides may both be the default namespace.
+    for other in facts.sides.iter().filter(|s| !std::ptr::eq(*s, side)) {
+        for far in sas(other) {
+            let twin = here.iter().find(|near| {
+                near.spi == far.spi
+                    && near.dst == far.dst
+                    && near.proto == far.proto
+                    && near.mode != far.mode
+                    && tunnel_or_transport(&near.mode)
+                    && tunnel_or_transport(&far.mode)
+            });
+            if let Some(near) = twin {
+                mine.push(sa_line(side, near));
+                theirs.push(sa_line(other, &far));
+            }
+        }
+    }
+    if mine.is_empty() {
+        return false;
+    }
+    c.summary = "the two ends hold the same SA in different modes (tunnel vs transport): the decrypted packet is an inner IP packet this side has no state for".into();
+    c.context(mine);
+    c.corroborate(Kind::Config, theirs);
     true
 }
 

@@ -107,6 +107,19 @@ fn tx_drop(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
 }
 
 fn outbound_mtu(_: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
+    // The arithmetic: link MTU, the SA's overhead, what fits inside.
+    if let Some(p) = super::mtu::path_mtu(side) {
+        c.context([facts::item("mtu", side, p.explain())]);
+        if let Some(send) = facts::send_result(side) {
+            // A datagram's IP packet is its payload plus 28 (IPv4) / 48 (IPv6) bytes of headers.
+            let v6 = facts::flow_dst(side).is_some_and(|d| d.is_ipv6());
+            let room = p.inner.saturating_sub(if v6 { 48 } else { 28 });
+            c.summary = format!(
+                "{} B datagrams do not fit: {} allows {} B packets inside the tunnel ({room} B of UDP payload; TCP MSS {}) (EMSGSIZE)",
+                send.size, p.dev, p.inner, p.mss
+            );
+        }
+    }
     if let (Some(route), Some(send)) = (&side.route, facts::send_result(side)) {
         if let Some(mtu) = route.mtu {
             let dev = route.dev.as_deref().unwrap_or("?");
