@@ -18,3 +18,4 @@ mod gateway;
 mod ike;
 mod inventory;
 mod trace;
+mod tunnel;

@@ -395,9 +395,9 @@ run_scenario() {
 				eval "\"\$XD\" -n \"\$NS_A\" diagnose $dargs --json" </dev/null >/tmp/diag.out 2>&1
 				[ -z "$holder" ] || kill "$holder"
 				flat=$(tr -d ' \n\t' </tmp/diag.out)
-				# the top-level key (two spaces in): an nft rule in a side's evidence has a "verdict" too
-				got=$(grep -E '^  "verdict" *:' /tmp/diag.out | head -n 1 | sed 's/.*: *"\([^"]*\)".*/\1/')
-				echo "  diagnose: verdict ${got:-?} causes $(echo "$flat" | grep -oE '"cause":"[^"]*"' | sort -u | tr '\n' ' ')"
+				# the report's own verdict: a top-level key (two spaces in), not a firewall rule's
+				got=$(grep -E '^  "verdict" *: *"' /tmp/diag.out | head -n 1 | sed 's/.*"\([^"]*\)",*$/\1/')
+				echo "  diagnose: verdict $got causes $(echo "$flat" | grep -oE '"cause":"[^"]*"' | sort -u | tr '\n' ' ')"
 				echo "  diagnose: counters moved $(echo "$flat" | grep -oE '"[A-Za-z0-9_.:]+":\{"increased":[0-9]+\}' | sed 's/:{"increased":/ +/; s/}$//' | sort -u | tr -d '"' | tr '\n' ' ')"
 				# "known_gap TEXT": the verdict is known to be wrong today (a gap in diagnose, named in
 				# TEXT): reported as a gap, neither passed nor failed, until diagnose gets it right

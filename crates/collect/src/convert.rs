@@ -382,6 +382,7 @@ pub fn tunnel_link(l: &inv::TunnelLink) -> xfrmdiag_evidence::TunnelLink {
         ikey: l.ikey,
         okey: l.okey,
         underlay: l.underlay.clone(),
+        local: l.local.map(|a| a.to_string()),
         admin_up: l.admin_up,
         oper_state: l.oper_state.clone(),
         mtu: l.mtu,

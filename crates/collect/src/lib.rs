@@ -410,6 +410,7 @@ fn finish_side(mut r: Running) -> Result<SideEvidence, Error> {
     if let Some(before) = &r.nft_before {
         if let Some(after) = readers::nft_rules(&r.plan.netns, true, &mut r.evidence.holes) {
             r.evidence.firewall = Some(readers::firewall_hits(before, &after));
+            r.evidence.nat = Some(readers::nat_rules(before, &after));
         }
     }
     if let Some(collector) = r.events.take() {

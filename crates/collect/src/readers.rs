@@ -7,7 +7,7 @@ use std::path::Path;
 
 use xfrmdiag_counters::Snapshot;
 use xfrmdiag_evidence::{
-    Counters, FirewallHit, Inventory, RouteInfo, Sysctls, XfrmEvent, WATCHED_UNCHANGED,
+    Counters, FirewallHit, Inventory, NatRule, RouteInfo, Sysctls, XfrmEvent, WATCHED_UNCHANGED,
 };
 use xfrmdiag_inventory as inv;
 use xfrmdiag_netns::Netns;
@@ -39,11 +39,19 @@ pub fn counters(ns: &Netns) -> Result<Snapshot, String> {
 }
 
 /// What moved between two snapshots, and which of the counters whose stillness matters were
-/// read on both ends.
+/// read on both ends (the watched ones, and each SA's packet count: an SA that carried nothing
+/// is how a flow that left in clear shows).
 pub fn counter_delta(before: &Snapshot, after: &Snapshot) -> Counters {
     let d = xfrmdiag_counters::delta(before, after);
+    let sa_packets = before
+        .counters
+        .keys()
+        .filter(|n| n.starts_with("sa:") && n.ends_with(":packets"))
+        .map(String::as_str);
     let read = WATCHED_UNCHANGED
         .iter()
+        .copied()
+        .chain(sa_packets)
         .filter(|n| before.get(n).is_some() && after.get(n).is_some())
         .map(|n| n.to_string())
         .collect();
@@ -158,4 +166,67 @@ pub fn firewall_hits(
             packets: h.packets,
         })
         .collect()
+}
+
+/// The NAT rules after the window, each with what its counter counted during it.
+pub fn nat_rules(
+    before: &[xfrmdiag_netfilter::Rule],
+    after: &[xfrmdiag_netfilter::Rule],
+) -> Vec<NatRule> {
+    let hits = xfrmdiag_netfilter::hits(before, after);
+    after
+        .iter()
+        .filter(|r| r.is_nat())
+        .map(|r| NatRule {
+            rule: r.describe(),
+            statement: r.verdict.clone(),
+            hook: r.hook.clone(),
+            packets: r.packets.map(|_| {
+                hits.iter()
+                    .find(|h| h.rule.describe() == r.describe())
+                    .map_or(0, |h| h.packets)
+            }),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xfrmdiag_netfilter::Rule;
+
+    fn nat(handle: u64, verdict: &str, packets: Option<u64>) -> Rule {
+        Rule {
+            family: "ip".into(),
+            table: "nat".into(),
+            chain: "post".into(),
+            handle,
+            hook: Some("postrouting".into()),
+            chain_type: Some("nat".into()),
+            text: format!("oifname \"wan0\" counter {verdict}"),
+            verdict: verdict.into(),
+            packets,
+            bytes: packets.map(|p| p * 100),
+        }
+    }
+
+    #[test]
+    fn nat_rules_carry_their_window_count_and_filters_stay_out() {
+        let before = vec![nat(2, "masquerade", Some(4)), nat(3, "snat", None)];
+        let mut after = before.clone();
+        after[0].packets = Some(5);
+        after.push(nat(4, "drop", Some(9)));
+        let got = nat_rules(&before, &after);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(
+            got[0].rule,
+            "ip nat post #2: oifname \"wan0\" counter masquerade"
+        );
+        assert_eq!(
+            (got[0].packets, got[0].hook.as_deref()),
+            (Some(1), Some("postrouting"))
+        );
+        assert!(got[0].is_source_nat());
+        assert_eq!(got[1].packets, None, "no counter: unknown, not 0");
+    }
 }

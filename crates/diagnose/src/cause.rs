@@ -36,6 +36,13 @@ cause_ids! {
     NoRoute = "no-route",
     /// The xfrm/VTI interface the flow is routed into is down (route-based VPN).
     TunnelInterfaceDown = "tunnel-interface-down",
+    /// The route for the flow's destination leaves outside the tunnel interface whose policies
+    /// cover it: the flow leaves in clear.
+    NoRouteIntoTunnel = "no-route-into-tunnel",
+    /// A NAT rule rewrote the flow around the policy lookup: no policy matched, it left in clear.
+    NatBeforePolicy = "nat-before-policy",
+    /// The flow is meant to be protected but left this side unencrypted (a security finding).
+    CleartextLeak = "cleartext-leak",
     TxDrop = "tx-drop",
     NotReached = "not-reached",
     NoOutboundPolicy = "no-outbound-policy",
@@ -47,6 +54,8 @@ cause_ids! {
     IkeChildSaNotInKernel = "ike-child-sa-not-in-kernel",
     /// A kernel SA no CHILD_SA of the daemon owns.
     KernelSaWithoutIke = "kernel-sa-without-ike",
+    /// An SA's `if_id` (or VTI key/mark) differs from its policy's: the lookup finds no state.
+    IfIdMismatch = "if-id-mismatch",
     SaExpired = "sa-expired",
     NoOutboundSa = "no-outbound-sa",
     PolicyBlockOut = "policy-block-out",

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use crate::evidence::*;
 use crate::{diagnose, CauseId, Confidence, Report};
 
+mod tunnel;
+
 /// A side under construction.
 struct Side(SideEvidence);
 
@@ -1336,7 +1338,7 @@ fn verdict_table() -> Vec<(&'static str, Vec<SideEvidence>, CauseId)> {
 #[test]
 fn every_cause_is_the_verdict_of_an_engine_or_compare_case() {
     let mut reached = Vec::new();
-    for (name, sides, expected) in verdict_table() {
+    for (name, sides, expected) in verdict_table().into_iter().chain(tunnel::verdict_rows()) {
         let r = diagnose(&sides);
         assert_eq!(r.verdict, expected, "{name}: {r:#?}");
         assert!(!r.findings[0].remedy.is_empty(), "{name}");

@@ -101,6 +101,9 @@ pub struct TunnelLink {
     /// The device it is bound to.
     #[serde(default)]
     pub underlay: Option<String>,
+    /// Its local tunnel address (VTI: inbound SAs to it must carry the ikey as mark).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<String>,
     pub admin_up: bool,
     /// `up`, `down`, `lowerlayerdown`, `unknown`, …
     pub oper_state: String,

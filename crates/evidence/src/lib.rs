@@ -69,6 +69,11 @@ pub struct SideEvidence {
     /// xfrm and VTI interfaces of this side (route-based VPNs), read before the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tunnel_links: Option<Vec<TunnelLink>>,
+    /// The NAT rules of this side's nftables ruleset (source and destination NAT), each with how
+    /// many packets its counter counted during the window: NAT that rewrites a flow around the
+    /// policy lookup makes it leave in clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat: Option<Vec<NatRule>>,
     /// UDP ports the SAs' NAT-T encapsulation uses (on either side), and whether a socket is
     /// bound on each here (an IKE daemon keeps its UDP_ENCAP_ESPINUDP socket on 4500).
     #[serde(default)]
@@ -146,8 +151,8 @@ pub const WATCHED_UNCHANGED: &[&str] = &["Ip.InReceives", "Ip6InReceives", "Xfrm
 pub struct Counters {
     /// Only counters that moved.
     pub delta: BTreeMap<String, CounterChange>,
-    /// Of [`WATCHED_UNCHANGED`], those read before and after (so "did not move" is known, not
-    /// assumed).
+    /// Of [`WATCHED_UNCHANGED`] and the SAs' `sa:<spi>:packets`, those read before and after
+    /// (so "did not move" is known, not assumed).
     #[serde(default)]
     pub read: Vec<String>,
 }
@@ -383,6 +388,30 @@ pub struct FirewallHit {
     pub rule: String,
     pub verdict: String,
     pub packets: u64,
+}
+
+/// An nftables NAT rule (`masquerade`, `snat`, `dnat`, `redirect`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NatRule {
+    /// `family table chain #handle: text`, as `nft -a list ruleset` shows it.
+    pub rule: String,
+    /// `masquerade`, `snat`, `dnat`, `redirect`.
+    pub statement: String,
+    /// The hook of its chain: `prerouting`, `input`, `output`, `postrouting`.
+    #[serde(default)]
+    pub hook: Option<String>,
+    /// Packets its counter counted during the window; `None` when the rule has no `counter`.
+    /// NAT rules see the first packet of each connection only.
+    #[serde(default)]
+    pub packets: Option<u64>,
+}
+
+impl NatRule {
+    /// Source NAT runs in postrouting (after the policy lookup: the kernel looks up again);
+    /// destination NAT in prerouting/output.
+    pub fn is_source_nat(&self) -> bool {
+        matches!(self.statement.as_str(), "masquerade" | "snat")
+    }
 }
 
 #[cfg(test)]

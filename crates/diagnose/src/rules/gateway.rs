@@ -13,7 +13,8 @@ pub const RULES: &[Rule] = &[
         summary: "a tunnel interface is down",
         remedy: "bring it up (`ip link set DEV up`) and restore the route into it (`ip route replace REMOTE_PREFIX dev DEV`); check what took it down (the IKE daemon's updown script, the underlying device)",
         names: &[Signal::Config("an xfrm or VTI interface is down")],
-        // The route into the interface went down with it: that missing route is this cause.
+        // The route into the interface went with it: the side's lookup finds none, which is
+        // this cause, not a routing mistake of its own.
         excludes: &[CauseId::NoRoute],
         judge: Some(tunnel_interface_down),
         ..Rule::new(CauseId::TunnelInterfaceDown)
@@ -77,6 +78,11 @@ fn forward_policy_missing(facts: &Facts, side: &SideEvidence, c: &mut Candidate)
     if !(drop_here || (no_policy && facts::forwards_the_flow(side))) {
         return false;
     }
+    // The same signature comes from an inbound SA whose if_id/mark differs from the policies':
+    // only the configuration separates them, and then it is `if-id-mismatch`.
+    if !crate::rules::tunnel::if_id_mismatches(side).is_empty() {
+        return false;
+    }
     // XfrmInNoPols under a `fwd` default block is the default's doing.
     if no_policy
         && !c.has(Signal::Counter("XfrmInTmplMismatch"))
@@ -119,10 +125,22 @@ fn tunnel_interface_down(facts: &Facts, side: &SideEvidence, c: &mut Candidate) 
         "tunnel interface {} ({} {key}) is down",
         first.name, first.kind
     );
-    // A gateway (`--forward`) whose route to the flow vanished with the interface.
-    if let Some(r) = side.route.as_ref().filter(|r| r.kind == "unreachable") {
-        let text = format!("route to {} is {}", r.dst, r.kind);
-        c.corroborate(Kind::Route, vec![facts::item("route", side, text)]);
+    if let Some(r) = side
+        .route
+        .as_ref()
+        .filter(|r| matches!(r.kind.as_str(), "unreachable" | "blackhole" | "prohibit"))
+    {
+        c.corroborate(
+            Kind::Route,
+            vec![facts::item(
+                "route",
+                side,
+                format!(
+                    "route to {} is {}: the route into the interface is gone",
+                    r.dst, r.kind
+                ),
+            )],
+        );
     }
     c.corroborate(
         Kind::Config,

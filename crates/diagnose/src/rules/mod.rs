@@ -21,6 +21,7 @@ mod policy;
 mod receiver;
 mod sa;
 mod sender;
+mod tunnel;
 
 pub(crate) use outcome::{delivered, unexplained};
 
@@ -31,6 +32,7 @@ pub const FAMILIES: &[(&str, &[Rule])] = &[
     ("sa", sa::RULES),
     ("policy", policy::RULES),
     ("gateway", gateway::RULES),
+    ("tunnel", tunnel::RULES),
     ("mtu", mtu::RULES),
     ("ike", ike::RULES),
     ("receiver", receiver::RULES),

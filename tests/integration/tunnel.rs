@@ -1,0 +1,291 @@
+//! A flow that should be protected leaves in clear: NAT before the policy lookup, measured on
+//! the host kernel with a router namespace (no ESP needed: the policy alone decides), in
+//! namespaces this test creates and deletes.
+//!
+//! What the kernel does here (6.18, docs/kernel-notes.md): with an `out` policy for the flow and
+//! no SA, the router drops the forwarded packets (XfrmOutNoStates); a prerouting DNAT that moves
+//! the destination out of the policy's selector runs before the forward lookup, no policy
+//! matches, and the flow is delivered in clear with no xfrm counter moving.
+//! xfrm interfaces and VTI are not built into the host kernel: no-route-into-tunnel and
+//! if-id-mismatch are proven in the guests (vm-tests/scenarios/gw-xfrmi-*.scn).
+
+#[allow(unused_imports)]
+use crate::util::*;
+
+/// a — gw — b, the gateway with an `out` tunnel policy for a's LAN to b's LAN (no SA), and b
+/// with a second address outside that LAN that the gateway routes to it.
+struct Router {
+    a: ScratchNetns,
+    gw: ScratchNetns,
+    b: ScratchNetns,
+    b_ip: String,
+    b_outside: String,
+}
+
+fn router(test: &str) -> Option<Router> {
+    if !can_use_netns(test) || !have_tool(test, "nft", "NAT rules are written with nft") {
+        return None;
+    }
+    let a = ScratchNetns::new("xd-tun-a").unwrap();
+    let gw = ScratchNetns::new("xd-tun-g").unwrap();
+    let b = ScratchNetns::new("xd-tun-b").unwrap();
+    let (a_ip, ga_ip) = ("10.96.7.1", "10.96.7.254");
+    let (b_ip, gb_ip, b_outside) = ("10.95.7.1", "10.95.7.254", "10.93.7.1");
+    for (ns, peer) in [(&a, "to-a"), (&b, "to-b")] {
+        ns.ip(&[
+            "link",
+            "add",
+            "eth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            peer,
+            "netns",
+            gw.name(),
+        ])
+        .unwrap();
+    }
+    for (ns, dev, addr) in [
+        (&a, "eth0", format!("{a_ip}/24")),
+        (&gw, "to-a", format!("{ga_ip}/24")),
+        (&b, "eth0", format!("{b_ip}/24")),
+        (&b, "eth0", format!("{b_outside}/32")),
+        (&gw, "to-b", format!("{gb_ip}/24")),
+    ] {
+        ns.ip(&["addr", "add", &addr, "dev", dev]).unwrap();
+        ns.ip(&["link", "set", dev, "up"]).unwrap();
+    }
+    a.ip(&["route", "add", "default", "via", ga_ip]).unwrap();
+    b.ip(&["route", "add", "default", "via", gb_ip]).unwrap();
+    gw.ip(&["route", "add", &format!("{b_outside}/32"), "via", b_ip])
+        .unwrap();
+    assert!(gw
+        .exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        .unwrap()
+        .status
+        .success());
+    gw.ip(&[
+        "xfrm",
+        "policy",
+        "add",
+        "src",
+        "10.96.7.0/24",
+        "dst",
+        "10.95.7.0/24",
+        "dir",
+        "out",
+        "tmpl",
+        "src",
+        gb_ip,
+        "dst",
+        "198.51.100.1",
+        "proto",
+        "esp",
+        "mode",
+        "tunnel",
+    ])
+    .expect("the gateway's tunnel policy");
+    Some(Router {
+        a,
+        gw,
+        b,
+        b_ip: b_ip.into(),
+        b_outside: b_outside.into(),
+    })
+}
+
+fn nft(ns: &ScratchNetns, ruleset: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", ns.name(), "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run nft");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ruleset.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "nft -f failed: {}", stderr_of(&out));
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn diagnose_through(r: &Router, forward: bool, extra: &[&str]) -> (i32, serde_json::Value) {
+    let target = format!("udp:{}:5000", r.b_ip);
+    let mut args = vec![
+        "diagnose",
+        "-n",
+        r.a.name(),
+        "--send",
+        &target,
+        "--peer-netns",
+        r.b.name(),
+        "--window",
+        "1s",
+        "--json",
+    ];
+    if forward {
+        args.extend(["--forward", r.gw.name()]);
+    }
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    (out.status.code().unwrap_or(-1), json(&out))
+}
+
+fn causes(v: &serde_json::Value) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["cause"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn root_dnat_before_the_policy_lookup_is_nat_before_policy_and_a_cleartext_leak() {
+    let _tracefs = tracefs_shared();
+    let Some(r) =
+        router("root_dnat_before_the_policy_lookup_is_nat_before_policy_and_a_cleartext_leak")
+    else {
+        return;
+    };
+    // The policy covers the flow: without NAT the gateway finds no SA and drops it.
+    let (code, v) = diagnose_through(&r, true, &[]);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["verdict"], "no-outbound-sa", "{v:#}");
+    assert_eq!(v["received"], 0, "{v:#}");
+
+    // A port forward on the gateway moves the destination out of the selector before the
+    // forward lookup: delivered, in clear.
+    nft(
+        &r.gw,
+        &format!(
+            "table ip nat {{
+                chain pre {{
+                    type nat hook prerouting priority -100; policy accept;
+                    ip daddr {} udp dport 5000 counter dnat to {}
+                }}
+            }}",
+            r.b_ip, r.b_outside
+        ),
+    );
+    let saved = std::env::temp_dir().join(format!("xd-tun-nat-{}.json", std::process::id()));
+    let saved_arg = saved.to_string_lossy().into_owned();
+    let (code, v) = diagnose_through(&r, true, &["--save-evidence", &saved_arg]);
+    assert_eq!(v["received"], 5, "delivered: {v:#}");
+    assert_eq!(code, 1, "clear text is never healthy: {v:#}");
+    assert_eq!(v["verdict"], "nat-before-policy", "{v:#}");
+    let first = &v["findings"][0];
+    assert_eq!(first["side"], r.gw.name(), "{v:#}");
+    assert!(
+        first.to_string().contains(&format!(
+            "ip nat pre #2: ip daddr {} udp dport 5000 counter dnat to {}",
+            r.b_ip, r.b_outside
+        )),
+        "the rule is named: {v:#}"
+    );
+    assert!(causes(&v).contains(&"cleartext-leak".to_string()), "{v:#}");
+
+    // The saved evidence decides the same elsewhere.
+    let again = run(&["analyze", &saved_arg, "--json"]);
+    assert_eq!(again.status.code(), Some(1), "{}", stdout(&again));
+    assert_eq!(json(&again)["verdict"], "nat-before-policy");
+
+    // And as two hosts' files (the sender with its gateway, the receiver): compare agrees.
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&saved);
+    let sides = file["sides"].as_array().expect("sides").clone();
+    let (here, there): (Vec<_>, Vec<_>) = sides
+        .into_iter()
+        .partition(|s| s["namespace"] != r.b.name());
+    let mut paths = Vec::new();
+    for (tag, part) in [("a", here), ("b", there)] {
+        let p = std::env::temp_dir().join(format!("xd-tun-cmp-{tag}-{}.json", std::process::id()));
+        let body = serde_json::json!({ "xfrmdiag_evidence": 1, "sides": part });
+        std::fs::write(&p, body.to_string()).unwrap();
+        paths.push(p.to_string_lossy().into_owned());
+    }
+    let cmp = run(&["compare", &paths[0], &paths[1], "--json"]);
+    for p in &paths {
+        let _ = std::fs::remove_file(p);
+    }
+    assert_eq!(cmp.status.code(), Some(1), "{}", stdout(&cmp));
+    assert_eq!(
+        json(&cmp)["verdict"],
+        "nat-before-policy",
+        "{}",
+        stdout(&cmp)
+    );
+}
+
+#[test]
+fn root_a_flow_the_peers_policy_expects_protected_is_a_cleartext_leak_even_when_delivered() {
+    if !can_use_netns(
+        "root_a_flow_the_peers_policy_expects_protected_is_a_cleartext_leak_even_when_delivered",
+    ) {
+        return;
+    }
+    let p = VethPair::new("xd-tun-leak").expect("create veth pair");
+    let target = format!("udp:{}:5000", p.b_v4);
+    let diagnose = || {
+        let out = run(&[
+            "diagnose",
+            "-n",
+            p.a.name(),
+            "--send",
+            &target,
+            "--peer-netns",
+            p.b.name(),
+            "--window",
+            "1s",
+            "--json",
+        ]);
+        (out.status.code(), json(&out))
+    };
+    let (code, v) = diagnose();
+    assert_eq!(
+        (code, v["verdict"].as_str()),
+        (Some(0), Some("delivered")),
+        "{v:#}"
+    );
+    // The receiver wants ESP but still accepts clear text (`level use`, as during a migration);
+    // the sender has no policy: every datagram arrives, unencrypted.
+    p.b.ip(&[
+        "xfrm",
+        "policy",
+        "add",
+        "dir",
+        "in",
+        "src",
+        &p.a_v4,
+        "dst",
+        &p.b_v4,
+        "proto",
+        "udp",
+        "tmpl",
+        "proto",
+        "esp",
+        "mode",
+        "transport",
+        "level",
+        "use",
+    ])
+    .expect("inbound optional-ESP policy");
+    let (code, v) = diagnose();
+    assert_eq!(v["received"], 5, "{v:#}");
+    assert_eq!(code, Some(1), "clear text is never healthy: {v:#}");
+    assert_eq!(v["verdict"], "cleartext-leak", "{v:#}");
+    let first = v["findings"][0].to_string();
+    assert!(
+        first.contains(p.a.name()) && first.contains("level use"),
+        "the leaking side and the peer's policy: {v:#}"
+    );
+}
