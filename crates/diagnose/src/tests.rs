@@ -1243,6 +1243,11 @@ fn verdict_table() -> Vec<(&'static str, Vec<SideEvidence>, CauseId)> {
             ForwardNoRoute,
         ),
         (
+            "gateway decrypted the flow, its route to the LAN gone",
+            tunnel::decrypted_no_route_sides(),
+            ForwardNoRoute,
+        ),
+        (
             "xfrm interface down, the gateway's route into it gone",
             vec![
                 sender("a").sent(5, 5).e(),

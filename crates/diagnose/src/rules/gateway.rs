@@ -1,8 +1,9 @@
 //! A router on the path: forward policies and what it cannot route on.
 
 use crate::cause::CauseId;
-use crate::evidence::SideEvidence;
+use crate::evidence::{Role, SideEvidence};
 use crate::facts::{self, Facts};
+use crate::finding::EvidenceItem;
 use crate::rules::{Candidate, Kind, Rule, Signal};
 
 pub const RULES: &[Rule] = &[
@@ -43,12 +44,26 @@ pub const RULES: &[Rule] = &[
         ..Rule::new(CauseId::ForwardPolicyMissing)
     },
     Rule {
-        title: "a decrypted packet could not be routed on",
-        fault: "A router decapsulates ESP but the inner packet cannot be decoded or has no route (no dst) when `__xfrm_route_forward()` checks it: XfrmFwdHdrError grows (net/xfrm/xfrm_policy.c; docs/kernel-notes.md).",
-        evidence: "XfrmFwdHdrError grows on the router",
-        summary: "the router could not decode or route the decrypted packets on (XfrmFwdHdrError)",
-        remedy: "add the route for the inner destination on the router (`ip route get INNER_DST` there), and check the inner packet is well formed",
+        title: "a gateway decrypted the packet but has no route to send it on",
+        fault: "The receiving gateway of a site-to-site tunnel decrypts the packets (its inbound SA counts them) but has no route to the inner destination: the route to the LAN was deleted, its device lost the address, or a blackhole/unreachable route covers it. Measured on 6.1 and 6.12 (docs/kernel-notes.md): route deleted gives `IpExt.InNoRoutes` and `kfree_skb IP_INNOROUTES at ip_error`; the gateway's ICMP network unreachable returns through the tunnel (ENETUNREACH on the sender) only when sourced inside the tunnel's selectors, otherwise in clear, and dies in the sending gateway's policy check (XfrmInTmplMismatch there, not the flow's loss); a blackhole route moves no counter (`NOT_SPECIFIED at ip_error` only). XfrmFwdHdrError (an inner packet `__xfrm_route_forward()` cannot decode or route) never moved in any measured run.",
+        evidence: "on a forwarding side (`--forward`), the inbound SA of the flow's forward policy counted packets, and IpExt.InNoRoutes / Ip6InNoRoutes grew there, or its route to the destination is unreachable/blackhole/prohibit (kfree_skb at ip_error), or XfrmFwdHdrError grew",
+        summary: "the gateway decrypted the packets but could not route them on (XfrmFwdHdrError)",
+        remedy: "add the route to the inner destination on that gateway (`ip route get INNER_DST` there; `ip route replace LAN_PREFIX dev LAN_DEV`) and check the LAN device is up with its address",
         names: &[Signal::Counter("XfrmFwdHdrError")],
+        refines: &[
+            Signal::SharedCounter("IpExt.InNoRoutes"),
+            Signal::SharedCounter("Ip6InNoRoutes"),
+            Signal::Route("unreachable"),
+            Signal::Route("blackhole"),
+            Signal::Route("prohibit"),
+        ],
+        supports: &[
+            Signal::Drop("IP_INNOROUTES", "ip_error"),
+            Signal::Drop("NOT_SPECIFIED", "ip_error"),
+        ],
+        // The gateway's own `ip route get` is unreachable too: that is this cause, seen from
+        // the route evidence, not a routing mistake of a sender.
+        excludes: &[CauseId::NoRoute],
         judge: Some(forward_no_route),
         ..Rule::new(CauseId::ForwardNoRoute)
     },
@@ -72,6 +87,9 @@ fn forward_policy_missing(facts: &Facts, side: &SideEvidence, c: &mut Candidate)
         c.side = None;
         c.summary = "a router on this machine refused to forward the packets under its XFRM policies (its counters were not collected: diagnose it as a side to be sure)".into();
         return true;
+    }
+    if returning_icmp_errors(facts, side) {
+        return false;
     }
     let drop_here = facts.forward_drop_could_be_here(side);
     let no_policy = c.has(Signal::Counter("XfrmInNoPols"));
@@ -97,9 +115,99 @@ fn forward_policy_missing(facts: &Facts, side: &SideEvidence, c: &mut Candidate)
     true
 }
 
-fn forward_no_route(_: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
+fn forward_no_route(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
+    if c.has(Signal::Counter("XfrmFwdHdrError")) {
+        c.context(facts::forward_evidence(side));
+        return true;
+    }
+    let Some(decrypted) = decrypted_without_route(facts, side) else {
+        return false;
+    };
+    let dst = facts::flow_dst(side).map_or("the destination".into(), |d| d.to_string());
+    let route = side.route.as_ref().filter(|r| r.kind != "unicast");
+    let missing = route.map_or("no route".into(), |r| format!("a {} route", r.kind));
+    c.summary = format!(
+        "gateway {} decrypted the packets but has {missing} to {dst}: they die there (ip_error) instead of going on to the LAN",
+        side.namespace
+    );
+    if let Some(r) = route {
+        c.corroborate(
+            Kind::Route,
+            vec![facts::item(
+                "route",
+                side,
+                format!("ip route get {} on the gateway: {}", r.dst, r.kind),
+            )],
+        );
+    }
+    c.corroborate(Kind::Config, decrypted);
     c.context(facts::forward_evidence(side));
     true
+}
+
+/// A gateway further on decrypted the flow and had no route on: its ICMP errors (sourced from its
+/// WAN address, outside the tunnel's selectors) come back in clear and die in this side's policy
+/// check (measured on 6.12: XfrmInTmplMismatch, XFRM_POLICY at ip_forward). They are not the
+/// flow's loss: true when there are no more of them here than that gateway's InNoRoutes.
+pub(crate) fn returning_icmp_errors(facts: &Facts, side: &SideEvidence) -> bool {
+    let count = |s: &SideEvidence, names: &[&str]| -> u64 {
+        names.iter().filter_map(|n| facts::moved(s, n)).sum()
+    };
+    let refused = count(side, &["XfrmInTmplMismatch", "XfrmInNoPols"]);
+    facts.sides.iter().any(|s| {
+        s.namespace != side.namespace
+            && decrypted_without_route(facts, s).is_some()
+            && refused <= count(s, &["IpExt.InNoRoutes", "Ip6InNoRoutes"])
+    })
+}
+
+/// On a forwarding side whose forward path lost the flow: the inbound SAs (the templates of the
+/// `fwd` policies covering the flow) that counted packets, as evidence. `None` when this side did
+/// not decrypt the flow, forwards nothing, or has a tunnel interface down (that cause's reading).
+pub(crate) fn decrypted_without_route(
+    facts: &Facts,
+    side: &SideEvidence,
+) -> Option<Vec<EvidenceItem>> {
+    let forwarding = side.sysctls.as_ref().and_then(|s| s.ip_forward) == Some(1);
+    if !facts.tally.loss_known() || !forwarding || side.role != Role::Receiver {
+        return None;
+    }
+    let local = side.route.as_ref().is_some_and(|r| r.kind == "local");
+    let interface_down = side
+        .tunnel_links
+        .iter()
+        .flatten()
+        .any(|l| !l.is_up() && !matches!(l.name.as_str(), "ip_vti0" | "ip6_vti0"));
+    if local || interface_down {
+        return None;
+    }
+    let no_route = ["IpExt.InNoRoutes", "Ip6InNoRoutes"]
+        .iter()
+        .any(|n| facts::moved(side, n).is_some())
+        || side
+            .route
+            .as_ref()
+            .is_some_and(|r| matches!(r.kind.as_str(), "unreachable" | "blackhole" | "prohibit"));
+    if !no_route {
+        return None;
+    }
+    let decrypted: Vec<EvidenceItem> = facts::covering_policies(side, "fwd")
+        .into_iter()
+        .filter(|p| p.action == "allow")
+        .flat_map(|p| crate::rules::tunnel::policy_sas(side, p))
+        .filter_map(|sa| {
+            let n = crate::rules::tunnel::sa_packets(side, sa)?;
+            Some(facts::item(
+                "counter",
+                side,
+                format!(
+                    "inbound SA {} {} -> {} decrypted {n} packet(s) of the flow",
+                    sa.spi, sa.src, sa.dst
+                ),
+            ))
+        })
+        .collect();
+    (!decrypted.is_empty()).then_some(decrypted)
 }
 
 fn tunnel_interface_down(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {

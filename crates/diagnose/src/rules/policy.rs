@@ -177,6 +177,10 @@ fn default_policy_block(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -
 }
 
 fn policy_template_mismatch(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
+    // ICMP errors of a gateway further on that could not route the flow (`forward-no-route`).
+    if super::gateway::returning_icmp_errors(facts, side) {
+        return false;
+    }
     if facts.dropped_in(&["__udp4_lib_rcv", "__udp6_lib_rcv"]) {
         c.summary =
             "packets arrived without the ESP the inbound policy requires (and no socket was bound)"

@@ -1,7 +1,7 @@
 //! The sender's own stack: routing, the output device, the MTU.
 
 use crate::cause::CauseId;
-use crate::evidence::SideEvidence;
+use crate::evidence::{Role, SideEvidence};
 use crate::facts::{self, Facts};
 use crate::rules::{Candidate, Rule, Signal};
 
@@ -55,8 +55,21 @@ pub const RULES: &[Rule] = &[
     },
 ];
 
-fn no_route(_: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
+fn no_route(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
     let route = side.route.as_ref();
+    // A sender whose own route is fine got its ENETUNREACH/EHOSTUNREACH from an ICMP error:
+    // when a gateway in the evidence decrypted the flow and had no route on, that is the cause
+    // (`forward-no-route`), measured to send the ICMP back through the tunnel.
+    let own_route_fine = route.is_some_and(|r| r.kind == "unicast");
+    if side.role == Role::Sender
+        && own_route_fine
+        && facts
+            .sides
+            .iter()
+            .any(|s| super::gateway::decrypted_without_route(facts, s).is_some())
+    {
+        return false;
+    }
     let blackhole = route.is_some_and(|r| r.kind == "blackhole");
     if c.hits.len() == 1 && c.has(Signal::Errno("EINVAL")) && !blackhole {
         return false;

@@ -100,13 +100,13 @@ fn serves(t: &Template, sa: &Sa) -> bool {
 }
 
 /// The SAs on `side` that the templates of `p` would use.
-fn policy_sas<'a>(side: &'a SideEvidence, p: &'a Policy) -> Vec<&'a Sa> {
+pub(crate) fn policy_sas<'a>(side: &'a SideEvidence, p: &'a Policy) -> Vec<&'a Sa> {
     sas(side)
         .filter(|sa| p.templates.iter().any(|t| serves(t, sa)))
         .collect()
 }
 
-fn sa_packets(side: &SideEvidence, sa: &Sa) -> Option<u64> {
+pub(crate) fn sa_packets(side: &SideEvidence, sa: &Sa) -> Option<u64> {
     facts::moved(side, &format!("sa:{}:packets", sa.spi))
 }
 
