@@ -125,7 +125,14 @@ fn forward_no_route(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bo
     };
     let dst = facts::flow_dst(side).map_or("the destination".into(), |d| d.to_string());
     let route = side.route.as_ref().filter(|r| r.kind != "unicast");
-    let missing = route.map_or("no route".into(), |r| format!("a {} route", r.kind));
+    let missing = route.map_or("no route".into(), |r| {
+        let article = if r.kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {} route", r.kind)
+    });
     c.summary = format!(
         "gateway {} decrypted the packets but has {missing} to {dst}: they die there (ip_error) instead of going on to the LAN",
         side.namespace
