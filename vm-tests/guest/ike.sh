@@ -531,7 +531,7 @@ run_ike_scenario() {
 			--ike "$(ike_diag_kind)" --ike-socket "$(ike_socket a)" --peer-ike-socket "$(ike_socket b)" \
 			--ike-log "$(ike_log a)" --peer-ike-log "$(ike_log b)" \
 			--json </dev/null >/tmp/diag.out 2>&1
-		got=$(grep -oE '"verdict" *: *"[^"]*"' /tmp/diag.out | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/')
+		got=$(report_verdict /tmp/diag.out)
 		# both sides' daemons are in the evidence (for a mixed pair: each found by its socket)
 		for s in a b; do
 			if grep -q "\"daemon\": *\"$(ike_daemon $s)\"" /tmp/diag.out && ! grep -q 'IKE daemon:' /tmp/diag.out; then

@@ -395,8 +395,7 @@ run_scenario() {
 				eval "\"\$XD\" -n \"\$NS_A\" diagnose $dargs --json" </dev/null >/tmp/diag.out 2>&1
 				[ -z "$holder" ] || kill "$holder"
 				flat=$(tr -d ' \n\t' </tmp/diag.out)
-				# the report's own verdict: a top-level key (two spaces in), not a firewall rule's
-				got=$(grep -E '^  "verdict" *: *"' /tmp/diag.out | head -n 1 | sed 's/.*"\([^"]*\)",*$/\1/')
+				got=$(report_verdict /tmp/diag.out)
 				echo "  diagnose: verdict $got causes $(echo "$flat" | grep -oE '"cause":"[^"]*"' | sort -u | tr '\n' ' ')"
 				echo "  diagnose: counters moved $(echo "$flat" | grep -oE '"[A-Za-z0-9_.:]+":\{"increased":[0-9]+\}' | sed 's/:{"increased":/ +/; s/}$//' | sort -u | tr -d '"' | tr '\n' ' ')"
 				# "known_gap TEXT": the verdict is known to be wrong today (a gap in diagnose, named in
@@ -498,6 +497,12 @@ run_scenario() {
 	secs=$(awk -v a="$T0" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }')
 	if [ $FAILED -eq 0 ]; then verdict=pass; else verdict=fail; fi
 	echo "@@VMT RESULT $SCN $verdict pending=$PENDING secs=$secs"
+}
+
+# report_verdict FILE: the verdict of a `diagnose --json` report: its top-level key (two spaces
+# in), not the "verdict" of a firewall rule in a side's evidence.
+report_verdict() {
+	grep -E '^  "verdict" *: *"' "$1" | head -n 1 | sed 's/.*"\([^"]*\)",*$/\1/'
 }
 
 # scenarios with real IKE daemons (ike-*.scn) have their own runner
