@@ -67,6 +67,61 @@ fn root_drop_case_stops_early_with_the_full_window_verdict() {
     }
 }
 
+/// `skb:kfree_skb` is system wide. Another namespace's nftables dropping its own traffic all
+/// through the window (as a parallel test or a container does) is not this flow's
+/// firewall-drop: neither side has a netfilter table. Seen in CI before the fix.
+#[test]
+fn root_a_firewall_dropping_in_another_namespace_is_not_this_flows_cause() {
+    let _tracefs = tracefs_shared(); // captures: not while a test compares tracefs state
+    let test = "root_a_firewall_dropping_in_another_namespace_is_not_this_flows_cause";
+    let Some(p) = pair(test) else {
+        return;
+    };
+    if !have_tool(test, "nft", "to drop in a third namespace") {
+        return;
+    }
+    let other = VethPair::new("xd-fwother").expect("create the other pair");
+    nft(
+        &other.b,
+        "table inet other {
+            chain input {
+                type filter hook input priority 0; policy accept;
+                udp dport 6000 drop
+            }
+        }",
+    );
+    require_esp(&p.b, "in", &p.a_v4, &p.b_v4, "udp");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let noise = {
+        let (stop, ns) = (stop.clone(), other.a.netns());
+        let dst = format!("{}:6000", other.b_v4).parse().unwrap();
+        std::thread::spawn(move || {
+            let opts = xfrmdiag_traffic::SendOptions::test_flow(dst, 5);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                xfrmdiag_traffic::send_udp(&ns, &opts).expect("send the other flow");
+            }
+        })
+    };
+    let (code, v, _) = diagnose(&p, &["--full-window"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    noise.join().unwrap();
+    let (_, findings) = judgement(&v);
+    assert_eq!(v["verdict"], "policy-template-mismatch", "{v:#}");
+    assert!(
+        findings.iter().all(|f| !f.contains("firewall-drop")),
+        "{v:#}"
+    );
+    assert_eq!(code, 1);
+    let trace = v["sides"].to_string();
+    assert!(
+        trace.contains("NETFILTER_DROP"),
+        "the other namespace's drops were captured: {v:#}"
+    );
+    for side in v["sides"].as_array().unwrap() {
+        assert_eq!(side["netfilter_tables"], serde_json::json!([]), "{side:#}");
+    }
+}
+
 #[test]
 fn root_healthy_case_gives_the_same_verdict_either_way() {
     let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state

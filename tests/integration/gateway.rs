@@ -149,29 +149,6 @@ fn root_icmp_blocked_by_policies_is_counted() {
     assert_eq!(r.errors[0].errno, "EPERM", "{r:?}");
 }
 
-/// Runs `nft -f -` with `ruleset` inside `ns` (scripts/test-all.sh installs nftables).
-fn nft(ns: &ScratchNetns, ruleset: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("ip")
-        .args(["netns", "exec", ns.name(), "nft", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run nft (scripts/test-all.sh installs the nftables package)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ruleset.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "nft -f failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `diagnose` from `a` to `b` with `b` as peer, over `target`; returns (exit code, JSON).
 fn diagnose(p: &VethPair, target: &str, extra: &[&str]) -> (i32, serde_json::Value) {
     let mut args = vec![

@@ -95,28 +95,6 @@ fn router(test: &str) -> Option<Router> {
     })
 }
 
-fn nft(ns: &ScratchNetns, ruleset: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("ip")
-        .args(["netns", "exec", ns.name(), "nft", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run nft");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ruleset.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "nft -f failed: {}", stderr_of(&out));
-}
-
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 fn diagnose_through(r: &Router, forward: bool, extra: &[&str]) -> (i32, serde_json::Value) {
     let target = format!("udp:{}:5000", r.b_ip);
     let mut args = vec![

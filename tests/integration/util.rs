@@ -293,3 +293,26 @@ pub fn routed(prefix: &str) -> Routed {
         gw_b_v4: v4(95, 254),
     }
 }
+
+/// Runs `nft -f -` with `ruleset` inside `ns` (scripts/test-all.sh installs nftables).
+pub fn nft(ns: &ScratchNetns, ruleset: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", ns.name(), "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run nft (scripts/test-all.sh installs the nftables package)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ruleset.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "nft -f failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

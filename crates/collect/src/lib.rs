@@ -135,7 +135,7 @@ struct Running {
     counters_before: Option<xfrmdiag_counters::Snapshot>,
     events: Option<xfrmdiag_inventory::Collector>,
     /// nftables rules before the window (`None`: no nft here, or it failed: see holes).
-    nft_before: Option<Vec<xfrmdiag_netfilter::Rule>>,
+    nft_before: Option<xfrmdiag_netfilter::Ruleset>,
     listener: Option<Listener>,
     tcp_listener: Option<xfrmdiag_traffic::TcpListen>,
     observer: Option<Observer>,
@@ -407,12 +407,16 @@ fn finish_side(mut r: Running) -> Result<SideEvidence, Error> {
             Err(e) => r.evidence.holes.push(format!("counters after: {e}")),
         }
     }
+    let mut nft_after = None;
     if let Some(before) = &r.nft_before {
-        if let Some(after) = readers::nft_rules(&r.plan.netns, true, &mut r.evidence.holes) {
-            r.evidence.firewall = Some(readers::firewall_hits(before, &after));
-            r.evidence.nat = Some(readers::nat_rules(before, &after));
+        nft_after = readers::nft_rules(&r.plan.netns, true, &mut r.evidence.holes);
+        if let Some(after) = &nft_after {
+            r.evidence.firewall = Some(readers::firewall_hits(&before.rules, &after.rules));
+            r.evidence.nat = Some(readers::nat_rules(&before.rules, &after.rules));
         }
     }
+    r.evidence.netfilter_tables =
+        readers::netfilter_tables(&r.plan.netns, nft_after.as_ref(), &mut r.evidence.holes);
     if let Some(collector) = r.events.take() {
         match readers::events(collector) {
             Ok(events) => r.evidence.events = Some(events),

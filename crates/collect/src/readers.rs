@@ -138,7 +138,7 @@ pub fn nft_rules(
     ns: &Netns,
     with_text: bool,
     holes: &mut Vec<String>,
-) -> Option<Vec<xfrmdiag_netfilter::Rule>> {
+) -> Option<xfrmdiag_netfilter::Ruleset> {
     let read = if with_text {
         xfrmdiag_netfilter::read(ns)
     } else {
@@ -150,6 +150,26 @@ pub fn nft_rules(
             holes.push(format!("nftables: {e}"));
             None
         }
+    }
+}
+
+/// Every netfilter table of `ns`: the nftables ones (`nft` read them) and the legacy ones.
+/// `None` when nft could not be read and no legacy table shows: unknown, not "none".
+pub fn netfilter_tables(
+    ns: &Netns,
+    nft: Option<&xfrmdiag_netfilter::Ruleset>,
+    holes: &mut Vec<String>,
+) -> Option<Vec<String>> {
+    let legacy = match xfrmdiag_netfilter::legacy_tables(ns) {
+        Ok(t) => t,
+        Err(e) => {
+            holes.push(format!("legacy netfilter tables: {e}"));
+            return None;
+        }
+    };
+    match nft {
+        Some(r) => Some(r.tables.iter().cloned().chain(legacy).collect()),
+        None => (!legacy.is_empty()).then_some(legacy),
     }
 }
 

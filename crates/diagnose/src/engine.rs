@@ -108,7 +108,14 @@ fn signal_on(signal: Signal, rule: &Rule, facts: &Facts, side: &SideEvidence) ->
             .drops
             .iter()
             .filter(|(_, d)| signal.matches_drop(&d.reason, d.symbol()))
-            .filter(|(at, _)| owner(rule, facts, at).is_some_and(|o| o.namespace == side.namespace))
+            .filter(|(at, d)| {
+                let owner = if d.reason == "NETFILTER_DROP" {
+                    netfilter_owner(facts, at)
+                } else {
+                    owner(rule, facts, at)
+                };
+                owner.is_some_and(|o| o.namespace == side.namespace)
+            })
             .map(|(_, d)| trace_item(side, d))
             .collect(),
         Signal::Audit(function) => facts
@@ -251,6 +258,20 @@ fn owner<'a>(
         return None;
     }
     Some(captured_by)
+}
+
+/// The side a `NETFILTER_DROP` belongs to: only a namespace with a netfilter table can drop
+/// so. The capturing side when it may, else the first side that may; `None` when every side's
+/// tables were read and none has any (another namespace on this machine dropped it).
+fn netfilter_owner<'a>(
+    facts: &Facts<'a>,
+    captured_by: &'a SideEvidence,
+) -> Option<&'a SideEvidence> {
+    let may_drop = |s: &SideEvidence| s.netfilter_tables.as_ref().is_none_or(|t| !t.is_empty());
+    if may_drop(captured_by) {
+        return Some(captured_by);
+    }
+    facts.sides.iter().find(|s| may_drop(s))
 }
 
 /// A finding replaces the findings its rule excludes on the same side, when at least as sure.

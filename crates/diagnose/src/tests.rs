@@ -776,6 +776,49 @@ fn nft_drop_rule_is_firewall_drop() {
     assert_verdict(&r, "firewall-drop", Confidence::Likely, &["udp dport 5000"]);
 }
 
+/// `skb:kfree_skb` is system wide: a NETFILTER_DROP from a namespace that is none of the sides
+/// (another container's firewall) must not become this flow's firewall-drop. Seen in CI: a
+/// parallel test's nft drop rule turned a policy-template-mismatch run into two findings.
+#[test]
+fn netfilter_drop_belongs_only_to_a_side_with_netfilter_tables() {
+    let tables = |s: Side, t: &[&str]| {
+        let mut s = s;
+        s.0.netfilter_tables = Some(t.iter().map(|t| t.to_string()).collect());
+        s
+    };
+    let run = |a: &[&str], b: &[&str]| {
+        diagnose(
+            &[
+                tables(sender("a").sent(5, 5), a)
+                    .drop("NETFILTER_DROP", "nft_do_chain+0x40f", 3)
+                    .counter("Ip.OutRequests", 5),
+                tables(receiver("b").listened(0), b)
+                    .counter("XfrmInTmplMismatch", 5)
+                    .counter("Ip.InReceives", 5),
+            ]
+            .map(Side::e),
+        )
+    };
+    let r = run(&[], &[]);
+    assert_verdict(&r, "policy-template-mismatch", Confidence::Certain, &[]);
+    assert!(
+        r.findings
+            .iter()
+            .all(|f| f.cause.as_str() != "firewall-drop"),
+        "{r:#?}"
+    );
+    // The receiver has a table: the drop is its own, whichever side captured it.
+    let r = run(&[], &["inet filter"]);
+    let fw = r
+        .findings
+        .iter()
+        .find(|f| f.cause.as_str() == "firewall-drop");
+    assert_eq!(fw.and_then(|f| f.side.as_deref()), Some("b"), "{r:#?}");
+    // Unknown tables (no nft): as before, the capturing side may own it.
+    let r = lost_at_receiver(|s| s.no_counters().drop("NETFILTER_DROP", "x+0x1", 5));
+    assert_verdict(&r, "firewall-drop", Confidence::Likely, &["NETFILTER_DROP"]);
+}
+
 #[test]
 fn nothing_arrived_is_not_reached() {
     let r = lost_at_receiver(|s| s);

@@ -66,6 +66,12 @@ pub struct SideEvidence {
     /// nftables rule counters that moved during the window (where nft exists).
     #[serde(default)]
     pub firewall: Option<Vec<FirewallHit>>,
+    /// The netfilter tables of this side's namespace after the window (`inet filter`,
+    /// `iptables filter` for a legacy one); `None` when they could not be read (no `nft`).
+    /// `skb:kfree_skb` is system wide: a `NETFILTER_DROP` cannot come from a namespace
+    /// without any table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netfilter_tables: Option<Vec<String>>,
     /// xfrm and VTI interfaces of this side (route-based VPNs), read before the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tunnel_links: Option<Vec<TunnelLink>>,

@@ -74,6 +74,14 @@ impl Rule {
     }
 }
 
+/// A namespace's nftables ruleset: its tables (`inet filter`), even those without rules (a
+/// base chain's `policy drop` drops with no rule at all), and its rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ruleset {
+    pub tables: Vec<String>,
+    pub rules: Vec<Rule>,
+}
+
 /// A rule whose counter moved during the window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hit {
@@ -84,22 +92,61 @@ pub struct Hit {
 
 /// Reads the ruleset inside `ns`, each rule with its text. `Ok(None)` when `nft` is not
 /// installed (no nftables here).
-pub fn read(ns: &Netns) -> Result<Option<Vec<Rule>>, Error> {
-    let Some(mut rules) = read_counters(ns)? else {
+pub fn read(ns: &Netns) -> Result<Option<Ruleset>, Error> {
+    let Some(mut ruleset) = read_counters(ns)? else {
         return Ok(None);
     };
     let text = nft(ns, &["-a", "list", "ruleset"])?.unwrap_or_default();
-    attach_text(&mut rules, &text);
-    Ok(Some(rules))
+    attach_text(&mut ruleset.rules, &text);
+    Ok(Some(ruleset))
 }
 
 /// [`read`] without the rules' texts (one `nft` run instead of two): enough for the reading
 /// before a window, since [`hits`] takes each rule from the reading after it.
-pub fn read_counters(ns: &Netns) -> Result<Option<Vec<Rule>>, Error> {
+pub fn read_counters(ns: &Netns) -> Result<Option<Ruleset>, Error> {
     match nft(ns, &["-j", "list", "ruleset"])? {
-        Some(json) => parse_json(&json).map(Some),
+        Some(json) => Ok(Some(Ruleset {
+            tables: parse_tables(&json)?,
+            rules: parse_json(&json)?,
+        })),
         None => Ok(None),
     }
+}
+
+/// The legacy (x_tables) tables instantiated in `ns`, as `iptables filter`, `ip6tables
+/// mangle`, `arptables filter`: rules there are invisible to `nft`, yet they drop as
+/// `NETFILTER_DROP` too. Read from /proc/thread-self/net, the namespace of the reading thread.
+pub fn legacy_tables(ns: &Netns) -> Result<Vec<String>, Error> {
+    Ok(ns.run(|| {
+        let mut tables = Vec::new();
+        for (file, tool) in [
+            ("ip_tables_names", "iptables"),
+            ("ip6_tables_names", "ip6tables"),
+            ("arp_tables_names", "arptables"),
+        ] {
+            let path = std::path::Path::new("/proc/thread-self/net").join(file);
+            // Missing when the x_tables module is not loaded: no legacy table at all.
+            let names = std::fs::read_to_string(path).unwrap_or_default();
+            tables.extend(names.split_whitespace().map(|t| format!("{tool} {t}")));
+        }
+        tables
+    })?)
+}
+
+/// `family name` of every table in `nft -j list ruleset`.
+pub fn parse_tables(json: &str) -> Result<Vec<String>, Error> {
+    let v: Value = serde_json::from_str(json).map_err(|e| Error::Json(e.to_string()))?;
+    let items = v["nftables"]
+        .as_array()
+        .ok_or_else(|| Error::Json("no \"nftables\" array".into()))?;
+    Ok(items
+        .iter()
+        .filter_map(|i| i.get("table"))
+        .map(|t| {
+            let s = |k: &str| t[k].as_str().unwrap_or_default().to_string();
+            format!("{} {}", s("family"), s("name"))
+        })
+        .collect())
 }
 
 /// Rules whose counters grew from `before` to `after` (a rule added in between counts from 0).
@@ -296,6 +343,13 @@ table ip nat { # handle 2
         assert_eq!(r[2].hook.as_deref(), Some("postrouting"));
         assert_eq!(r[2].chain_type.as_deref(), Some("nat"));
         assert_eq!(r[2].text, "oifname \"lo\" counter masquerade");
+    }
+
+    #[test]
+    fn tables_are_listed_even_without_rules() {
+        assert_eq!(parse_tables(JSON).unwrap(), ["inet t", "ip nat"]);
+        let empty = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}}]}"#;
+        assert!(parse_tables(empty).unwrap().is_empty());
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub const RULES: &[Rule] = &[
     Rule {
         title: "a firewall rule dropped the packet",
         fault: "An nftables/iptables rule that drops or rejects the flow (input: drop reason `NETFILTER_DROP`; output: sendto `EPERM`).",
-        evidence: "drop reason NETFILTER_DROP, an nftables drop rule's counter moved, or sendto fails with EPERM without XfrmOutPolBlock",
+        evidence: "drop reason NETFILTER_DROP (owned by a side whose namespace has a netfilter table: the trace is system wide), an nftables drop rule's counter moved, or sendto fails with EPERM without XfrmOutPolBlock",
         summary: "a netfilter (nftables/iptables) rule dropped the packets",
         remedy: "find the rule (`nft list ruleset`, `iptables -L -v`) and allow the flow",
         names: &[Signal::Drop("NETFILTER_DROP", "*"), Signal::FirewallRule],
