@@ -10,7 +10,7 @@ pub const RULES: &[Rule] = &[
     Rule {
         title: "the tunnel interface of a route-based VPN is down",
         fault: "An xfrm interface (`type xfrm … if_id N`) or VTI (`type vti key N`) is administratively or operationally down: the kernel removes the routes into it, so the remote prefix has no route (IpExt.InNoRoutes, ENETUNREACH) or, with a default route via the WAN, leaves in clear (measured on 6.1 and 6.12: docs/kernel-notes.md).",
-        evidence: "a side's xfrm/VTI interface (rtnetlink) is not up while the flow was lost",
+        evidence: "a side's xfrm/VTI interface (rtnetlink) is not up while the flow was lost, or while it arrived by another route although an out policy bound to the interface covers it (a leak)",
         summary: "a tunnel interface is down",
         remedy: "bring it up (`ip link set DEV up`) and restore the route into it (`ip route replace REMOTE_PREFIX dev DEV`); check what took it down (the IKE daemon's updown script, the underlying device)",
         names: &[Signal::Config("an xfrm or VTI interface is down")],
@@ -18,6 +18,8 @@ pub const RULES: &[Rule] = &[
         // this cause, not a routing mistake of its own.
         excludes: &[CauseId::NoRoute],
         judge: Some(tunnel_interface_down),
+        // With a fallback route via the WAN the flow arrives, unencrypted.
+        clear_text: true,
         ..Rule::new(CauseId::TunnelInterfaceDown)
     },
     Rule {
@@ -218,7 +220,8 @@ pub(crate) fn decrypted_without_route(
 }
 
 fn tunnel_interface_down(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {
-    if !facts.tally.loss_known() {
+    let leaked = facts.tally.delivered();
+    if !facts.tally.loss_known() && !leaked {
         return false;
     }
     let down: Vec<_> = side
@@ -228,6 +231,13 @@ fn tunnel_interface_down(facts: &Facts, side: &SideEvidence, c: &mut Candidate) 
         // ip_vti0 / ip6_vti0 are the VTI modules' fallback devices, down in every namespace.
         .filter(|l| !l.is_up() && !matches!(l.name.as_str(), "ip_vti0" | "ip6_vti0"))
         .collect();
+    // Everything arrived: the down interface is this flow's cause only when an out policy bound
+    // to it covers the flow and the route took another device, so it left in clear.
+    let down: Vec<_> = if leaked {
+        down.into_iter().filter(|l| bypassed(side, l)).collect()
+    } else {
+        down
+    };
     let Some(first) = down.first() else {
         return false;
     };
@@ -240,6 +250,27 @@ fn tunnel_interface_down(facts: &Facts, side: &SideEvidence, c: &mut Candidate) 
         "tunnel interface {} ({} {key}) is down",
         first.name, first.kind
     );
+    if leaked {
+        let dev = side
+            .route
+            .as_ref()
+            .and_then(|r| r.dev.clone())
+            .unwrap_or_default();
+        c.summary += &format!(": the flow took the route via {dev} and left in clear");
+        let bound = bound_policies(side, first);
+        let Some(idle) = crate::rules::tunnel::idle_sas(side, &bound) else {
+            return false;
+        };
+        c.corroborate(Kind::Counter, idle);
+        c.corroborate(
+            Kind::Route,
+            vec![facts::item(
+                "route",
+                side,
+                format!("the flow's route leaves by {dev}, not {}", first.name),
+            )],
+        );
+    }
     if let Some(r) = side
         .route
         .as_ref()
@@ -276,4 +307,31 @@ fn tunnel_interface_down(facts: &Facts, side: &SideEvidence, c: &mut Candidate) 
             .collect(),
     );
     true
+}
+
+/// Whether an out policy covering the flow is bound to `link` while the flow's route leaves by
+/// another device.
+fn bypassed(side: &SideEvidence, link: &crate::evidence::TunnelLink) -> bool {
+    let route_dev = side.route.as_ref().and_then(|r| r.dev.as_deref());
+    crate::rules::tunnel::sends_or_forwards(side)
+        && route_dev.is_some_and(|d| d != link.name)
+        && !bound_policies(side, link).is_empty()
+}
+
+/// The out policies covering the flow that are bound to `link`: its if_id, or a VTI's okey as
+/// mark.
+fn bound_policies<'a>(
+    side: &'a SideEvidence,
+    link: &crate::evidence::TunnelLink,
+) -> Vec<&'a crate::evidence::Policy> {
+    facts::covering_policies(side, "out")
+        .into_iter()
+        .filter(|p| p.action == "allow" && !p.templates.is_empty())
+        .filter(|p| {
+            link.if_id.is_some_and(|i| p.if_id == Some(i))
+                || link
+                    .okey
+                    .is_some_and(|k| p.mark.as_ref().is_some_and(|m| m.value == k))
+        })
+        .collect()
 }

@@ -132,7 +132,7 @@ fn is_default_prefix(prefix: &str) -> bool {
 
 /// The policies' SAs, when they are known and none counted a packet (with that as evidence):
 /// the flow did not go through them.
-fn idle_sas(side: &SideEvidence, policies: &[&Policy]) -> Option<Vec<EvidenceItem>> {
+pub(crate) fn idle_sas(side: &SideEvidence, policies: &[&Policy]) -> Option<Vec<EvidenceItem>> {
     // An XFRM counter that moved here means the packets met the transforms (an SA that expired
     // and went away mid-window no longer shows its count): not a clear passage.
     let counters = facts::counters(side)?;
@@ -173,7 +173,7 @@ fn idle_sas(side: &SideEvidence, policies: &[&Policy]) -> Option<Vec<EvidenceIte
 }
 
 /// Whether the flow leaves this side for the network: it sends it, or forwards it on.
-fn sends_or_forwards(side: &SideEvidence) -> bool {
+pub(crate) fn sends_or_forwards(side: &SideEvidence) -> bool {
     match side.role {
         crate::evidence::Role::Sender => side.route.is_some(),
         crate::evidence::Role::Receiver => facts::forwards_the_flow(side),

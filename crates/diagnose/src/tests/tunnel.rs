@@ -521,6 +521,42 @@ fn a_down_interface_whose_route_went_with_it_is_tunnel_interface_down_not_no_rou
     assert!(!causes(&r).contains(&CauseId::NoRoute), "{r:#?}");
 }
 
+/// Measured on 6.1 and 6.12 (vm-tests gw-xfrmi-down-leak-via-wan): gwL's ipsec0 down, a
+/// fallback route via the WAN takes the flow, gwR's if_id policies do not match clear packets,
+/// hostR gets all 5, no counter moves. The down interface is the cause, the leak rides along.
+#[test]
+fn a_down_interface_with_a_fallback_route_via_the_wan_is_a_leak_named_by_the_interface() {
+    let mut gl = with_xfrmi(gateway("gwL", Some(42)), false);
+    let link = &mut gl.tunnel_links.as_mut().unwrap()[0];
+    link.admin_up = false;
+    link.oper_state = "down".into();
+    let r = diagnose(&[host_l(5), gl, gateway("gwR", Some(42)), host_r(5)]);
+    assert_eq!(r.verdict, CauseId::TunnelInterfaceDown, "{r:#?}");
+    assert!(!r.healthy);
+    assert!(
+        r.findings[0]
+            .summary
+            .ends_with("the flow took the route via wan0 and left in clear"),
+        "{r:#?}"
+    );
+    assert!(causes(&r).contains(&CauseId::CleartextLeak), "{r:#?}");
+}
+
+#[test]
+fn a_down_interface_no_policy_of_the_flow_is_bound_to_is_no_false_alarm() {
+    let mut sides = healthy(Some(42));
+    sides[1].tunnel_links.as_mut().unwrap().push(TunnelLink {
+        name: "ipsec9".into(),
+        kind: "xfrm".into(),
+        if_id: Some(99),
+        admin_up: false,
+        oper_state: "down".into(),
+        ..Default::default()
+    });
+    let r = diagnose(&sides);
+    assert!(r.healthy && r.verdict == CauseId::Delivered, "{r:#?}");
+}
+
 #[test]
 fn without_per_sa_counters_an_idle_sa_is_not_assumed() {
     // Evidence that never read the SAs' packet counts (older files): no clear-text claim.
