@@ -96,7 +96,7 @@ pub fn events(collector: inv::Collector) -> Result<Vec<XfrmEvent>, String> {
         .map_err(|e| e.to_string())
 }
 
-/// rp_filter, disable_policy, disable_xfrm per device and ip_forward, read inside `ns`.
+/// rp_filter, disable_policy, disable_xfrm per device and IPv4/IPv6 forwarding, read inside `ns`.
 /// (/proc/sys/net follows the reading thread's namespace.)
 pub fn sysctls(ns: &Netns) -> Result<Sysctls, String> {
     ns.run(|| read_sysctls(Path::new("/proc/sys/net")))
@@ -107,6 +107,7 @@ fn read_sysctls(root: &Path) -> Sysctls {
     let read = |p: &Path| -> Option<u32> { std::fs::read_to_string(p).ok()?.trim().parse().ok() };
     let mut s = Sysctls {
         ip_forward: read(&root.join("ipv4/ip_forward")),
+        ip6_forward: read(&root.join("ipv6/conf/all/forwarding")),
         ..Default::default()
     };
     let conf = root.join("ipv4/conf");

@@ -67,11 +67,13 @@ impl<'a> Facts<'a> {
     /// The flow's address family rules out the other family's forward path: an IPv4 flow never
     /// runs ip6_forward (seen with a concurrent IPv6 router test while an IPv4 flow was lost).
     pub fn forward_drop_could_be_here(&self, side: &SideEvidence) -> bool {
-        let forwards_ipv4 = side.sysctls.as_ref().and_then(|s| s.ip_forward) != Some(0);
+        let sysctls = side.sysctls.as_ref();
+        let forwards_ipv4 = sysctls.and_then(|s| s.ip_forward) != Some(0);
+        let forwards_ipv6 = sysctls.and_then(|s| s.ip6_forward) != Some(0);
         let v6 = self.sides.iter().find_map(flow_dst).map(|d| d.is_ipv6());
         self.drops.iter().any(|(_, d)| match d.symbol() {
             "ip_forward" => forwards_ipv4 && v6 != Some(true),
-            "ip6_forward" => v6 != Some(false),
+            "ip6_forward" => forwards_ipv6 && v6 != Some(false),
             _ => false,
         })
     }
@@ -373,16 +375,28 @@ pub fn encap_sas(side: &SideEvidence) -> Vec<EvidenceItem> {
 
 /// True when this side routes the flow onwards (a gateway) rather than receiving it.
 pub fn forwards_the_flow(side: &SideEvidence) -> bool {
-    let forwarding = side.sysctls.as_ref().and_then(|s| s.ip_forward) == Some(1);
+    let forwarding = forwarding_sysctl(side).is_some_and(|(_, v)| v == 1);
     let not_local = side.route.as_ref().is_some_and(|r| r.kind != "local");
     forwarding && not_local && side.role == Role::Receiver
+}
+
+/// The forwarding sysctl of the flow's address family on `side`, named: an IPv6 flow is
+/// forwarded by `net.ipv6.conf.all.forwarding`, never by `net.ipv4.ip_forward`. Evidence saved
+/// before the IPv6 one was read falls back to the IPv4 one.
+fn forwarding_sysctl(side: &SideEvidence) -> Option<(&'static str, u32)> {
+    let s = side.sysctls.as_ref()?;
+    let v6 = flow_dst(side).is_some_and(|d| d.is_ipv6());
+    match (v6, s.ip6_forward) {
+        (true, Some(f)) => Some(("net.ipv6.conf.all.forwarding", f)),
+        _ => s.ip_forward.map(|f| ("net.ipv4.ip_forward", f)),
+    }
 }
 
 /// The forwarding sysctl and the forward policies of a side, as evidence.
 pub fn forward_evidence(side: &SideEvidence) -> Vec<EvidenceItem> {
     let mut ev = Vec::new();
-    if let Some(f) = side.sysctls.as_ref().and_then(|s| s.ip_forward) {
-        ev.push(item("sysctl", side, format!("net.ipv4.ip_forward = {f}")));
+    if let Some((name, f)) = forwarding_sysctl(side) {
+        ev.push(item("sysctl", side, format!("{name} = {f}")));
     }
     if policies_known(side) {
         let fwd = policies(side).filter(|p| p.dir == "fwd").count();

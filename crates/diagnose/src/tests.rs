@@ -709,6 +709,42 @@ fn forward_drop_is_forward_policy_missing() {
     );
 }
 
+/// An IPv6 router forwards by `net.ipv6.conf.all.forwarding`, whatever `net.ipv4.ip_forward`
+/// says (measured on 6.18: the fwd block drops at ip6_forward with NOT_SPECIFIED).
+#[test]
+fn an_ipv6_flow_is_forwarded_by_the_ipv6_sysctl() {
+    let v6 = |mut s: Side| {
+        s.0.flow.as_mut().unwrap().dst = Some("fd99::2".into());
+        s
+    };
+    let router = |ip6_forward| {
+        v6(receiver("r"))
+            .counter("XfrmInNoPols", 5)
+            .drop("XFRM_POLICY", "ip6_forward+0x10", 5)
+            .sysctls(Sysctls {
+                ip_forward: Some(0),
+                ip6_forward: Some(ip6_forward),
+                ..Default::default()
+            })
+    };
+    let run = |r: Side| diagnose(&[v6(sender("a")).sent(5, 5).e(), r.listened(0).e()]);
+    let r = run(router(1));
+    assert_verdict(
+        &r,
+        "forward-policy-missing",
+        Confidence::Certain,
+        &["XfrmInNoPols +5", "net.ipv6.conf.all.forwarding = 1"],
+    );
+    // IPv6 forwarding off: the ip6_forward drop is another namespace's.
+    let r = run(router(0));
+    assert_verdict(
+        &r,
+        "no-inbound-policy",
+        Confidence::Certain,
+        &["XfrmInNoPols +5"],
+    );
+}
+
 #[test]
 fn a_forward_drop_elsewhere_does_not_claim_a_receiver_that_does_not_forward() {
     // Seen with two suites at once: a gateway in another namespace dropped at ip_forward while

@@ -367,6 +367,9 @@ pub struct Sysctls {
     pub disable_xfrm: BTreeMap<String, u32>,
     #[serde(default)]
     pub ip_forward: Option<u32>,
+    /// `net.ipv6.conf.all.forwarding` (absent in evidence saved before it was read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6_forward: Option<u32>,
 }
 
 /// An XFRM netlink event seen during the window.
