@@ -47,7 +47,7 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         title: "a gateway decrypted the packet but has no route to send it on",
-        fault: "The receiving gateway of a site-to-site tunnel decrypts the packets (its inbound SA counts them) but has no route to the inner destination: the route to the LAN was deleted, its device lost the address, or a blackhole/unreachable route covers it. Measured on 6.1 and 6.12 (docs/kernel-notes.md): route deleted gives `IpExt.InNoRoutes` and `kfree_skb IP_INNOROUTES at ip_error`; the gateway's ICMP network unreachable returns through the tunnel (ENETUNREACH on the sender) only when sourced inside the tunnel's selectors, otherwise in clear, and dies in the sending gateway's policy check (XfrmInTmplMismatch there, not the flow's loss); a blackhole route moves no counter (`NOT_SPECIFIED at ip_error` only). XfrmFwdHdrError (an inner packet `__xfrm_route_forward()` cannot decode or route) never moved in any measured run.",
+        fault: "The receiving gateway of a site-to-site tunnel decrypts the packets (its inbound SA counts them) but has no route to the inner destination: the route to the LAN was deleted, its device lost the address, or a blackhole/unreachable route covers it. Measured on 6.1 and 6.12 (docs/kernel-notes.md): route deleted gives `IpExt.InNoRoutes` and `kfree_skb IP_INNOROUTES at ip_error` (IPv6: `Ip6InNoRoutes`, `IP_INNOROUTES at ip6_pkt_drop`); the gateway's ICMP network unreachable returns through the tunnel (ENETUNREACH on the sender) only when sourced inside the tunnel's selectors, otherwise in clear, and dies in the sending gateway's policy check (XfrmInTmplMismatch there, not the flow's loss); a blackhole route moves no counter (`NOT_SPECIFIED at ip_error` only). XfrmFwdHdrError (an inner packet `__xfrm_route_forward()` cannot decode or route) never moved in any measured run.",
         evidence: "on a forwarding side (`--forward`), the inbound SA of the flow's forward policy counted packets, and IpExt.InNoRoutes / Ip6InNoRoutes grew there, or its route to the destination is unreachable/blackhole/prohibit (kfree_skb at ip_error), or XfrmFwdHdrError grew",
         summary: "the gateway decrypted the packets but could not route them on (XfrmFwdHdrError)",
         remedy: "add the route to the inner destination on that gateway (`ip route get INNER_DST` there; `ip route replace LAN_PREFIX dev LAN_DEV`) and check the LAN device is up with its address",
@@ -62,6 +62,8 @@ pub const RULES: &[Rule] = &[
         supports: &[
             Signal::Drop("IP_INNOROUTES", "ip_error"),
             Signal::Drop("NOT_SPECIFIED", "ip_error"),
+            // IPv6 (measured on 6.12)
+            Signal::Drop("IP_INNOROUTES", "ip6_pkt_drop"),
         ],
         // The gateway's own `ip route get` is unreachable too: that is this cause, seen from
         // the route evidence, not a routing mistake of a sender.
