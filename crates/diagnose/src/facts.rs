@@ -5,7 +5,8 @@
 use std::net::IpAddr;
 
 use crate::evidence::{
-    Counters, Policy, Role, SendError, SendResult, SideEvidence, TcpSendResult, TraceDrop, Traffic,
+    Counters, Flow, Policy, Role, SendError, SendResult, SideEvidence, TcpSendResult, TraceDrop,
+    Traffic,
 };
 use crate::finding::EvidenceItem;
 
@@ -260,9 +261,8 @@ pub fn policies_known(side: &SideEvidence) -> bool {
 /// Policies of `dir` on this side whose selector covers the flow.
 pub fn covering_policies<'a>(side: &'a SideEvidence, dir: &'a str) -> Vec<&'a Policy> {
     let dst = flow_dst(side);
-    let port = side.flow.as_ref().map(|f| f.port);
     policies(side)
-        .filter(|p| p.dir == dir && selector_covers(p, dir, dst, port))
+        .filter(|p| p.dir == dir && selector_covers(p, side.flow.as_ref(), dst))
         .collect()
 }
 
@@ -304,24 +304,40 @@ pub fn flow_dst(side: &SideEvidence) -> Option<IpAddr> {
         .and_then(|d| d.parse().ok())
 }
 
-/// Whether a policy's selector covers the flow. Unknown parts (receiver without a destination
-/// address) count as covered: the selector cannot rule them out.
-pub fn selector_covers(p: &Policy, dir: &str, dst: Option<IpAddr>, port: Option<u16>) -> bool {
+/// Whether a policy's selector covers the flow: protocol, destination port and address.
+/// Unknown parts (a receiver without a destination address) count as covered: the selector
+/// cannot rule them out.
+pub fn selector_covers(p: &Policy, flow: Option<&Flow>, dst: Option<IpAddr>) -> bool {
     let sel = &p.selector;
-    if let Some(proto) = sel.proto.as_deref() {
-        if !matches!(proto, "udp" | "17" | "any" | "0") {
+    let proto = flow.map(|f| f.proto.as_str());
+    if let (Some(want), Some(proto)) = (sel.proto.as_deref(), proto) {
+        if !proto_matches(want, proto, dst.map(|d| d.is_ipv6())) {
             return false;
         }
     }
+    // Ports select TCP and UDP; an ICMP selector's "ports" are type and code.
+    let port = flow.filter(|f| f.proto != "icmp").map(|f| f.port);
     if let (Some(sp), Some(port)) = (sel.dport, port) {
         if sp != 0 && sp != port {
             return false;
         }
     }
-    match (dir, dst) {
-        (_, Some(dst)) => prefix_contains(&sel.dst, dst),
-        _ => true,
-    }
+    dst.is_none_or(|dst| prefix_contains(&sel.dst, dst))
+}
+
+/// A selector protocol as the evidence writes it (`udp`, `ipv6-icmp`, a number; `any`) against
+/// the flow's (`udp`, `tcp`, `icmp`). An ICMP flow of unknown family takes either ICMP.
+fn proto_matches(selector: &str, flow: &str, v6: Option<bool>) -> bool {
+    let names: &[&str] = match (flow, v6) {
+        ("udp", _) => &["udp", "17"],
+        ("tcp", _) => &["tcp", "6"],
+        ("icmp", Some(false)) => &["icmp", "1"],
+        ("icmp", Some(true)) => &["ipv6-icmp", "58"],
+        ("icmp", None) => &["icmp", "1", "ipv6-icmp", "58"],
+        // A flow protocol this crate does not know: the selector cannot rule it out.
+        _ => return true,
+    };
+    matches!(selector, "any" | "0") || names.contains(&selector)
 }
 
 /// `10.0.0.0/24` contains `10.0.0.7`; a bare address is a /32 or /128. Mixed families: no.

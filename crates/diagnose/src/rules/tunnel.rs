@@ -324,7 +324,6 @@ fn nat_before_policy(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> b
 fn peer_expects<'a>(facts: &Facts<'a>, side: &SideEvidence) -> Option<(&'a SideEvidence, Policy)> {
     let src: std::net::IpAddr = side.route.as_ref()?.src.as_deref()?.parse().ok()?;
     let dst = facts::flow_dst(side);
-    let port = side.flow.as_ref().map(|f| f.port);
     facts
         .sides
         .iter()
@@ -332,7 +331,7 @@ fn peer_expects<'a>(facts: &Facts<'a>, side: &SideEvidence) -> Option<(&'a SideE
         .find_map(|s| {
             facts::policies(s)
                 .filter(|p| matches!(p.dir.as_str(), "in" | "fwd") && p.action == "allow")
-                .filter(|p| facts::selector_covers(p, &p.dir, dst, port))
+                .filter(|p| facts::selector_covers(p, side.flow.as_ref(), dst))
                 .find(|p| {
                     p.templates.iter().any(|t| match t.mode.as_str() {
                         "tunnel" => t.src.as_deref() == Some(src.to_string().as_str()),

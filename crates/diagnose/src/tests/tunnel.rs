@@ -557,6 +557,35 @@ fn a_down_interface_no_policy_of_the_flow_is_bound_to_is_no_false_alarm() {
     assert!(r.healthy && r.verdict == CauseId::Delivered, "{r:#?}");
 }
 
+/// A selector's protocol is part of what it covers: policies for TCP only do not make a UDP flow
+/// "meant to be protected", and do make a TCP flow so.
+#[test]
+fn a_policy_for_another_protocol_does_not_cover_the_flow() {
+    let with_proto = |sides: Vec<SideEvidence>, sel: &str, flow: &str| -> Vec<SideEvidence> {
+        sides
+            .into_iter()
+            .map(|mut s| {
+                if let Some(f) = s.flow.as_mut() {
+                    f.proto = flow.into();
+                }
+                let inv = s.inventory.as_mut().and_then(|i| i.policies.as_mut());
+                for p in inv.into_iter().flatten() {
+                    p.selector.proto = Some(sel.into());
+                }
+                s
+            })
+            .collect()
+    };
+    let r = diagnose(&with_proto(peer_expected_leak(), "tcp", "udp"));
+    assert!(r.healthy && r.verdict == CauseId::Delivered, "{r:#?}");
+    let r = diagnose(&with_proto(peer_expected_leak(), "tcp", "tcp"));
+    assert_eq!(r.verdict, CauseId::CleartextLeak, "{r:#?}");
+    let r = diagnose(&with_proto(masquerade_leak(), "6", "udp"));
+    assert!(r.healthy, "{r:#?}");
+    let r = diagnose(&with_proto(masquerade_leak(), "any", "udp"));
+    assert_eq!(r.verdict, CauseId::NatBeforePolicy, "{r:#?}");
+}
+
 #[test]
 fn without_per_sa_counters_an_idle_sa_is_not_assumed() {
     // Evidence that never read the SAs' packet counts (older files): no clear-text claim.
