@@ -1078,7 +1078,19 @@ mod peer_ssh {
         key: &str,
         peer_xfrmdiag: &str,
     ) -> std::process::Output {
-        let target = format!("udp:{}:{port}", p.b_v4);
+        diagnose_over_ssh_as("udp", port, p, s, key, peer_xfrmdiag)
+    }
+
+    /// The same with `PROTO:b:PORT` as the test flow.
+    fn diagnose_over_ssh_as(
+        proto: &str,
+        port: u16,
+        p: &VethPair,
+        s: &Sshd,
+        key: &str,
+        peer_xfrmdiag: &str,
+    ) -> std::process::Output {
+        let target = format!("{proto}:{}:{port}", p.b_v4);
         let peer = format!("ssh://root@{}:2222", p.b_v4);
         let identity = format!("IdentityFile={}", s.dir.join(key).display());
         run(&[
@@ -1115,7 +1127,7 @@ mod peer_ssh {
 
     /// No peer listener (nor ssh client) for this port is still running.
     fn nothing_left_listening(port: u16) -> bool {
-        let pattern = format!("listen udp:{port}");
+        let pattern = format!("listen (udp|tcp):{port}");
         let out = Command::new("pgrep")
             .args(["-f", &pattern])
             .output()
@@ -1146,6 +1158,37 @@ mod peer_ssh {
         assert_evidence(&v, "XfrmInTmplMismatch +5");
         assert_eq!(out.status.code(), Some(1));
         assert!(nothing_left_listening(port_for_this_run(0)));
+    }
+
+    /// A TCP test flow over --peer: the peer listens on TCP for the bytes this side sends, and
+    /// the peer's missing ESP shows as the handshake that never completes.
+    #[test]
+    fn root_ssh_peer_takes_a_tcp_flow() {
+        let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
+        let test = "root_ssh_peer_takes_a_tcp_flow";
+        let Some(p) = pair(test) else { return };
+        let Some(s) = sshd(&p, test) else { return };
+        let me = env!("CARGO_BIN_EXE_xfrmdiag");
+        let port = port_for_this_run(2);
+        let out = diagnose_over_ssh_as("tcp", port, &p, &s, "client", me);
+        let v = json(&out);
+        assert_eq!(v["verdict"], "delivered", "{v:#}\n{}", stderr(&out));
+        assert_eq!(v["sides"][1]["traffic"]["kind"], "tcp-listen", "{v:#}");
+        assert_eq!(v["sides"][1]["traffic"]["bytes"], 65536, "{v:#}");
+        assert_eq!(out.status.code(), Some(0));
+
+        // The peer wants ESP for the flow's port (not for ssh's); this side sends in clear.
+        let policy = format!(
+            "xfrm policy add src {} dst {} proto tcp dport {port} dir in tmpl proto esp mode transport",
+            p.a_v4, p.b_v4
+        );
+        ip_words(&p.b, &policy).expect("require-ESP policy for the test port");
+        let out = diagnose_over_ssh_as("tcp", port, &p, &s, "client", me);
+        let v = json(&out);
+        assert_eq!(v["verdict"], "policy-template-mismatch", "{v:#}");
+        assert_eq!(v["findings"][0]["side"], p.b_v4.as_str());
+        assert_eq!(out.status.code(), Some(1));
+        assert!(nothing_left_listening(port));
     }
 
     #[test]

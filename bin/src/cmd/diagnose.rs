@@ -48,14 +48,10 @@ pub struct Args {
     /// Datagrams to send (or to expect with --listen).
     #[arg(long, value_name = "N", help_heading = "Test traffic")]
     pub count: Option<u32>,
-    /// Bytes a TCP test connection sends (and a TCP listener expects).
-    #[arg(
-        long,
-        value_name = "BYTES",
-        default_value_t = 65536,
-        help_heading = "Test traffic"
-    )]
-    pub bytes: usize,
+    /// Bytes a TCP test connection sends (default 65536); with --listen tcp:PORT, the bytes to
+    /// wait for (without it any bytes prove the path and the whole window is watched).
+    #[arg(long, value_name = "BYTES", help_heading = "Test traffic")]
+    pub bytes: Option<usize>,
     /// UDP payload size in bytes (ICMP echo payload).
     #[arg(
         long,
@@ -98,7 +94,7 @@ pub struct Args {
     #[arg(long = "forward", value_name = "NS")]
     pub forward: Vec<String>,
     /// The other end is HOST, reached with the system's OpenSSH client: xfrmdiag runs there,
-    /// listens before the send, and the report covers both hosts (needs --send).
+    /// listens before the send, and the report covers both hosts (needs --send udp:… or tcp:…).
     #[arg(
         long,
         value_name = "ssh://[USER@]HOST[:PORT]",
@@ -254,18 +250,32 @@ fn run_with_ssh_peer(
     target: &peer_ssh::SshTarget,
     show_status: bool,
 ) -> anyhow::Result<Vec<SideEvidence>> {
-    let Some(Action::Send(send)) = plan.sides.first().map(|s| &s.action) else {
-        anyhow::bail!(
-            "--peer needs --send udp:DST:PORT: the peer listens for what this side sends (tcp and icmp flows work with --peer-netns, not yet with --peer)"
-        );
+    // The peer listens for what this side sends; the time our send may take, on top of our
+    // window, keeps it listening long enough.
+    let (listen, sending) = match plan.sides.first().map(|s| &s.action) {
+        Some(Action::Send(send)) => (
+            peer_ssh::Listen::Udp {
+                port: send.dst.port(),
+                count: send.count,
+            },
+            args.interval * send.count,
+        ),
+        Some(Action::SendTcp(send)) => (
+            peer_ssh::Listen::Tcp {
+                port: send.dst.port(),
+                bytes: send.bytes,
+            },
+            send.connect_timeout + send.ack_wait,
+        ),
+        _ => anyhow::bail!(
+            "--peer needs --send udp:DST:PORT or tcp:DST:PORT: the peer listens for what this side sends (icmp flows work with --peer-netns, not with --peer)"
+        ),
     };
-    let sending = args.interval * send.count;
     let req = peer_ssh::PeerRequest {
         target,
         xfrmdiag: &args.peer_xfrmdiag,
         ssh_options: &args.ssh_opts,
-        port: send.dst.port(),
-        count: send.count,
+        listen,
         // Long enough for our setup, our send and our window.
         window: plan.window + sending + Duration::from_secs(5),
     };
@@ -351,6 +361,9 @@ pub fn save_evidence(path: &std::path::Path, sides: &[SideEvidence]) -> anyhow::
         .with_context(|| format!("cannot write evidence to {}", path.display()))
 }
 
+/// What a TCP test connection sends when --bytes does not say.
+const DEFAULT_TCP_BYTES: usize = 65536;
+
 fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
     let here = global.netns();
     here.check()?;
@@ -366,7 +379,8 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
     let count = args.count.unwrap_or(5);
     match args.send {
         Some(SendTarget::Tcp(dst)) => {
-            let mut send = TcpOptions::test_flow(dst, args.bytes, args.window);
+            let bytes = args.bytes.unwrap_or(DEFAULT_TCP_BYTES);
+            let mut send = TcpOptions::test_flow(dst, bytes, args.window);
             send.sport = args.sport;
             return Ok(TestPlan::tcp_flow(
                 here,
@@ -420,8 +434,9 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
             Role::Receiver,
             Action::ListenTcp {
                 port,
-                // An application's connections send what they send: any bytes prove the path.
-                expected_bytes: None,
+                // An application's connections send what they send: any bytes prove the path,
+                // unless the sender's size is known (a --peer caller passes it).
+                expected_bytes: args.bytes.map(|b| b as u64),
             },
             Some(port),
         )

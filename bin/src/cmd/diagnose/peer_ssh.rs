@@ -76,10 +76,36 @@ pub struct PeerRequest<'a> {
     pub target: &'a SshTarget,
     pub xfrmdiag: &'a str,
     pub ssh_options: &'a [String],
-    pub port: u16,
-    pub count: u32,
+    pub listen: Listen,
     /// How long the peer listens: our window plus the time our send takes.
     pub window: Duration,
+}
+
+/// What the peer listens for: our datagrams, or our TCP connection's bytes.
+#[derive(Debug, Clone, Copy)]
+pub enum Listen {
+    Udp { port: u16, count: u32 },
+    Tcp { port: u16, bytes: usize },
+}
+
+impl Listen {
+    /// The peer's `diagnose` arguments for it.
+    fn args(self) -> [String; 4] {
+        match self {
+            Listen::Udp { port, count } => [
+                "--listen".into(),
+                format!("udp:{port}"),
+                "--count".into(),
+                count.to_string(),
+            ],
+            Listen::Tcp { port, bytes } => [
+                "--listen".into(),
+                format!("tcp:{port}"),
+                "--bytes".into(),
+                bytes.to_string(),
+            ],
+        }
+    }
 }
 
 /// A peer that is listening and waits for our send.
@@ -92,18 +118,16 @@ pub struct ReadyPeer {
 /// Starts the peer in `netns` (the ssh client runs where the test traffic starts) and waits
 /// until it is ready for the send.
 pub fn start(netns: &Netns, req: &PeerRequest) -> anyhow::Result<ReadyPeer> {
-    let remote = [
-        req.xfrmdiag.to_string(),
-        "diagnose".into(),
-        "--listen".into(),
-        format!("udp:{}", req.port),
-        "--count".into(),
-        req.count.to_string(),
-        "--window".into(),
-        format!("{}ms", req.window.as_millis()),
-        "--json".into(),
-        "--announce-ready".into(),
-    ];
+    let remote: Vec<String> = [req.xfrmdiag.to_string(), "diagnose".into()]
+        .into_iter()
+        .chain(req.listen.args())
+        .chain([
+            "--window".into(),
+            format!("{}ms", req.window.as_millis()),
+            "--json".into(),
+            "--announce-ready".into(),
+        ])
+        .collect();
     // ssh hands the remote shell one string: quote every word.
     let remote_cmd: Vec<String> = remote.iter().map(|w| shell_quote(w)).collect();
     let mut ssh = Command::new("ssh");
