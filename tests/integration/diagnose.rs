@@ -1147,6 +1147,8 @@ mod peer_ssh {
         assert_eq!(v["verdict"], "delivered", "{v:#}\n{}", stderr(&out));
         assert_eq!(v["received"], 5);
         assert_eq!(v["sides"][1]["namespace"], p.b_v4.as_str());
+        // The peer knows the whole flow, not only its port (its selectors are judged on it).
+        assert_eq!(v["sides"][1]["flow"]["dst"], p.b_v4.as_str(), "{v:#}");
         assert_eq!(out.status.code(), Some(0));
 
         // The classic fault on the far host, seen from here.

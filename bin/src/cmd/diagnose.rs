@@ -116,6 +116,10 @@ pub struct Args {
     /// Say `xfrmdiag-ready` on stderr once listening (used by --peer on the other host).
     #[arg(long, hide = true)]
     pub announce_ready: bool,
+    /// The address the sender sends to (used by --peer on the other host): a listener knows
+    /// only its port, and its policies and IKE selectors are judged on the whole flow.
+    #[arg(long, hide = true, value_name = "ADDR", requires = "listen")]
+    pub flow_dst: Option<std::net::IpAddr>,
     /// With --peer-netns: do not bind the port on the peer, only watch it (it is held by the
     /// real application, or it is meant to show what happens to a closed port).
     #[arg(long, requires = "peer_netns")]
@@ -255,14 +259,14 @@ fn run_with_ssh_peer(
     let (listen, sending) = match plan.sides.first().map(|s| &s.action) {
         Some(Action::Send(send)) => (
             peer_ssh::Listen::Udp {
-                port: send.dst.port(),
+                dst: send.dst,
                 count: send.count,
             },
             args.interval * send.count,
         ),
         Some(Action::SendTcp(send)) => (
             peer_ssh::Listen::Tcp {
-                port: send.dst.port(),
+                dst: send.dst,
                 bytes: send.bytes,
             },
             send.connect_timeout + send.ack_wait,
@@ -458,7 +462,7 @@ fn plan(global: &Global, args: &Args) -> anyhow::Result<TestPlan> {
     let proto = args.listen.map_or("udp", |l| l.proto());
     let flow = port.map(|port| Flow {
         proto: proto.into(),
-        dst: None,
+        dst: args.flow_dst.map(|a| a.to_string()),
         port,
         sport: None,
     });

@@ -81,30 +81,45 @@ pub struct PeerRequest<'a> {
     pub window: Duration,
 }
 
-/// What the peer listens for: our datagrams, or our TCP connection's bytes.
+/// What the peer listens for: our datagrams, or our TCP connection's bytes, sent to `dst`.
 #[derive(Debug, Clone, Copy)]
 pub enum Listen {
-    Udp { port: u16, count: u32 },
-    Tcp { port: u16, bytes: usize },
+    Udp {
+        dst: std::net::SocketAddr,
+        count: u32,
+    },
+    Tcp {
+        dst: std::net::SocketAddr,
+        bytes: usize,
+    },
 }
 
 impl Listen {
     /// The peer's `diagnose` arguments for it.
-    fn args(self) -> [String; 4] {
-        match self {
-            Listen::Udp { port, count } => [
-                "--listen".into(),
-                format!("udp:{port}"),
-                "--count".into(),
+    fn args(self) -> [String; 6] {
+        let (listen, amount, n, dst) = match self {
+            Listen::Udp { dst, count } => (
+                format!("udp:{}", dst.port()),
+                "--count",
                 count.to_string(),
-            ],
-            Listen::Tcp { port, bytes } => [
-                "--listen".into(),
-                format!("tcp:{port}"),
-                "--bytes".into(),
+                dst,
+            ),
+            Listen::Tcp { dst, bytes } => (
+                format!("tcp:{}", dst.port()),
+                "--bytes",
                 bytes.to_string(),
-            ],
-        }
+                dst,
+            ),
+        };
+        [
+            "--listen".into(),
+            listen,
+            amount.into(),
+            n,
+            // The listener knows only its port: the whole flow judges its policies and selectors.
+            "--flow-dst".into(),
+            dst.ip().to_string(),
+        ]
     }
 }
 
