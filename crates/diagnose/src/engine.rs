@@ -261,8 +261,10 @@ fn owner<'a>(
 }
 
 /// The side a `NETFILTER_DROP` belongs to: only a namespace with a netfilter table can drop
-/// so. The capturing side when it may, else the first side that may; `None` when every side's
-/// tables were read and none has any (another namespace on this machine dropped it).
+/// so. The capturing side when it may, else the first side that may. When every side's tables
+/// were read and none has any, the drop is another namespace's on this machine: the flow's when
+/// a router stands between the sides (it may be one, outside the evidence: the capturing side
+/// reports it), never when the sides are on one link.
 fn netfilter_owner<'a>(
     facts: &Facts<'a>,
     captured_by: &'a SideEvidence,
@@ -271,7 +273,10 @@ fn netfilter_owner<'a>(
     if may_drop(captured_by) {
         return Some(captured_by);
     }
-    facts.sides.iter().find(|s| may_drop(s))
+    if let Some(side) = facts.sides.iter().find(|s| may_drop(s)) {
+        return Some(side);
+    }
+    (!facts.flow_is_on_link()).then_some(captured_by)
 }
 
 /// A finding replaces the findings its rule excludes on the same side, when at least as sure.

@@ -22,7 +22,7 @@ pub const RULES: &[Rule] = &[
     Rule {
         title: "a firewall rule dropped the packet",
         fault: "An nftables/iptables rule that drops or rejects the flow (input: drop reason `NETFILTER_DROP`; output: sendto `EPERM`).",
-        evidence: "drop reason NETFILTER_DROP (owned by a side whose namespace has a netfilter table: the trace is system wide), an nftables drop rule's counter moved, or sendto fails with EPERM without XfrmOutPolBlock",
+        evidence: "drop reason NETFILTER_DROP (the trace is system wide: owned by a side whose namespace has a netfilter table; when none has one, a possible drop in another namespace on the flow's routed path, never with the sides on one link), an nftables drop rule's counter moved, or sendto fails with EPERM without XfrmOutPolBlock",
         summary: "a netfilter (nftables/iptables) rule dropped the packets",
         remedy: "find the rule (`nft list ruleset`, `iptables -L -v`) and allow the flow",
         names: &[Signal::Drop("NETFILTER_DROP", "*"), Signal::FirewallRule],
@@ -130,6 +130,16 @@ fn firewall_drop(facts: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool 
     });
     if c.trace_only() && elsewhere {
         return false;
+    }
+    // This side has no netfilter table: the engine handed it a drop of another namespace on
+    // this machine, on the flow's routed path (a gateway outside the evidence).
+    if c.trace_only() && side.netfilter_tables.as_ref().is_some_and(|t| t.is_empty()) {
+        c.summary = "a netfilter rule in another namespace on this machine dropped the packets \
+                     (a router on the flow's path: run diagnose there with --forward to name the \
+                     rule)"
+            .into();
+        c.plausible_only = true;
+        return true;
     }
     if c.has(Signal::Errno("EPERM")) {
         let still = facts::counters(side).is_some_and(|k| k.known_unchanged("XfrmOutPolBlock"));
