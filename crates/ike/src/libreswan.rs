@@ -280,16 +280,8 @@ pub fn parse_status(source: &str, text: &str) -> DaemonView {
                         version: Some(if state.starts_with("STATE_V2") { 2 } else { 1 }),
                         established: state.contains("ESTABLISHED"),
                         state,
-                        local_host: None,
-                        remote_host: None,
-                        local_id: None,
-                        remote_id: None,
-                        initiator: None,
-                        algorithms: None,
-                        established_secs: None,
                         rekey_in_secs: rekey,
-                        reauth_in_secs: None,
-                        child_sas: Vec::new(),
+                        ..Default::default()
                     },
                 );
             }
@@ -377,19 +369,8 @@ pub fn parse_status(source: &str, text: &str) -> DaemonView {
         let ike = ike_sas.entry(parent).or_insert_with(|| IkeSa {
             name: child.name.clone(),
             uniqueid: (parent != 0).then_some(parent),
-            version: None,
             state: "unknown".into(),
-            established: false,
-            local_host: None,
-            remote_host: None,
-            local_id: None,
-            remote_id: None,
-            initiator: None,
-            algorithms: None,
-            established_secs: None,
-            rekey_in_secs: None,
-            reauth_in_secs: None,
-            child_sas: Vec::new(),
+            ..Default::default()
         });
         ike.child_sas.push(child);
     }

@@ -51,7 +51,7 @@ impl DaemonView {
 }
 
 /// One IKE_SA.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IkeSa {
     /// The connection it was made for.
     pub name: String,

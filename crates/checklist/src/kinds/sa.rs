@@ -155,14 +155,14 @@ pub fn evaluate(check: &SaCheck, sas: &[Sa], now: u64) -> Outcome {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::kinds::Verdict;
     use crate::model::{Int, Mode, XfrmProto};
 
     /// Two real SAs from a 6.18 kernel: a larval ACQUIRE state (SPI 0, reqid 9) and an
-    /// `allocspi` one (SPI 0x1f3c, reqid 4), both with a 30 s hard add-expire.
-    fn fixture() -> Vec<Sa> {
+    /// `allocspi` one (SPI 0x1f3c, reqid 4), both with a 30 s hard add-expire and no soft limit.
+    pub(crate) fn fixture() -> Vec<Sa> {
         let bytes = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../tests/fixtures/linux-6.18-netlink-sa-larval/getsa-dump.bin"

@@ -115,16 +115,7 @@ mod tests {
     use crate::kinds::Verdict;
     use crate::model::Int;
 
-    /// Two real SAs from a 6.18 kernel, both with a 30 s hard add-expire and no soft limit:
-    /// a larval ACQUIRE state (SPI 0) and an `allocspi` one (SPI 0x1f3c).
-    fn fixture() -> Vec<Sa> {
-        let bytes = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/linux-6.18-netlink-sa-larval/getsa-dump.bin"
-        ))
-        .expect("fixture");
-        xfrmdiag_inventory::sas_from_netlink_bytes(&bytes).expect("decodes")
-    }
+    use crate::kinds::sa::tests::fixture;
 
     fn check(min: i64) -> SaLifetimeCheck {
         SaLifetimeCheck {
