@@ -33,7 +33,7 @@ HOST_NEEDS=(
 	/usr/bin/file:file
 	/usr/sbin/nft:nftables
 )
-# One guest runs every scenario of its kernel in turn (about 10 minutes with the IKE and gateway
+# One guest runs every scenario of its kernel in turn (about 16 minutes with the IKE and gateway
 # scenarios on an idle 2-core machine): the bound is for a hung guest, not a slow one.
 BOOT_TIMEOUT=${VMT_BOOT_TIMEOUT:-1800}
 # strongSwan and Libreswan for the ike-* scenarios (add_ike_daemons, part of the base image)

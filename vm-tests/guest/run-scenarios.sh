@@ -327,20 +327,20 @@ run_scenario() {
 	if [ "$HAVE_SA" = yes ]; then
 		for s in a b; do
 			ns=$(ns_of $s)
+			# a side without SAs has no key to leak (the end hosts of the gateway topology): each
+			# xfrmdiag run costs about half a second under TCG, and the vm run has a time budget
+			[ -n "$(ip -n "$ns" xfrm state </dev/null)" ] || continue
 			{
 				"$XD" -n "$ns" sa
 				"$XD" -n "$ns" sa --json
 				"$XD" -n "$ns" sa --show-stats
-				[ "$HAVE_COUNTERS" = yes ] && "$XD" -n "$ns" counters
 			} </dev/null >/tmp/sa.$s 2>&1
 			assert_no_keys "xfrmdiag output on $s" /tmp/sa.$s
 			# every SPI of this side's SAs shows up in sa --json, with a fingerprint
 			for spi in $(ip -n "$ns" xfrm state | sed -n 's/.* spi \(0x[0-9a-f]*\).*/\1/p'); do
 				if grep -q "\"$spi\"" /tmp/sa.$s; then check ok "sa --json on $s lists SPI $spi"; else check FAIL "sa --json on $s lacks SPI $spi"; fi
 			done
-			# the fingerprints run.sh computed from the scenario's keys are the ones shown (on a side
-			# that still has SAs: a hard limit deletes them)
-			[ -n "$(ip -n "$ns" xfrm state </dev/null)" ] || continue
+			# the fingerprints run.sh computed from the scenario's keys are the ones shown
 			while read -r side alg fp; do
 				[ "$side" = both ] || [ "$side" = "$s" ] || continue
 				if grep -q "$fp" /tmp/sa.$s; then check ok "sa on $s shows $alg key fingerprint $fp"; else check FAIL "sa on $s lacks $alg key fingerprint $fp"; fi
