@@ -12,8 +12,8 @@
 #[allow(unused_imports)]
 use crate::util::*;
 
-/// a — gw — b, the gateway with an `out` tunnel policy for a's LAN to b's LAN (no SA), and b
-/// with a second address outside that LAN that the gateway routes to it.
+/// [`Routed`] a — gw — b, the gateway with an `out` tunnel policy for a's LAN to b's LAN (no
+/// SA), and b with a second address outside that LAN that the gateway routes to it.
 struct Router {
     a: ScratchNetns,
     gw: ScratchNetns,
@@ -26,58 +26,26 @@ fn router(test: &str) -> Option<Router> {
     if !can_use_netns(test) || !have_tool(test, "nft", "NAT rules are written with nft") {
         return None;
     }
-    let a = ScratchNetns::new("xd-tun-a").unwrap();
-    let gw = ScratchNetns::new("xd-tun-g").unwrap();
-    let b = ScratchNetns::new("xd-tun-b").unwrap();
-    let (a_ip, ga_ip) = ("10.96.7.1", "10.96.7.254");
-    let (b_ip, gb_ip, b_outside) = ("10.95.7.1", "10.95.7.254", "10.93.7.1");
-    for (ns, peer) in [(&a, "to-a"), (&b, "to-b")] {
-        ns.ip(&[
-            "link",
-            "add",
-            "eth0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            peer,
-            "netns",
-            gw.name(),
-        ])
+    let r = routed("xd-tun");
+    let lan = |addr: &str| format!("{}.0/24", addr.rsplit_once('.').unwrap().0);
+    let b_outside = "10.93.7.1";
+    r.b.ip(&["addr", "add", &format!("{b_outside}/32"), "dev", "eth0"])
         .unwrap();
-    }
-    for (ns, dev, addr) in [
-        (&a, "eth0", format!("{a_ip}/24")),
-        (&gw, "to-a", format!("{ga_ip}/24")),
-        (&b, "eth0", format!("{b_ip}/24")),
-        (&b, "eth0", format!("{b_outside}/32")),
-        (&gw, "to-b", format!("{gb_ip}/24")),
-    ] {
-        ns.ip(&["addr", "add", &addr, "dev", dev]).unwrap();
-        ns.ip(&["link", "set", dev, "up"]).unwrap();
-    }
-    a.ip(&["route", "add", "default", "via", ga_ip]).unwrap();
-    b.ip(&["route", "add", "default", "via", gb_ip]).unwrap();
-    gw.ip(&["route", "add", &format!("{b_outside}/32"), "via", b_ip])
+    r.gw.ip(&["route", "add", &format!("{b_outside}/32"), "via", &r.b_v4])
         .unwrap();
-    assert!(gw
-        .exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])
-        .unwrap()
-        .status
-        .success());
-    gw.ip(&[
+    r.gw.ip(&[
         "xfrm",
         "policy",
         "add",
         "src",
-        "10.96.7.0/24",
+        &lan(&r.a_v4),
         "dst",
-        "10.95.7.0/24",
+        &lan(&r.b_v4),
         "dir",
         "out",
         "tmpl",
         "src",
-        gb_ip,
+        &r.gw_b_v4,
         "dst",
         "198.51.100.1",
         "proto",
@@ -87,10 +55,10 @@ fn router(test: &str) -> Option<Router> {
     ])
     .expect("the gateway's tunnel policy");
     Some(Router {
-        a,
-        gw,
-        b,
-        b_ip: b_ip.into(),
+        a: r.a,
+        gw: r.gw,
+        b: r.b,
+        b_ip: r.b_v4,
         b_outside: b_outside.into(),
     })
 }
