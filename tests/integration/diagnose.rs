@@ -1070,6 +1070,13 @@ mod peer_ssh {
         );
     }
 
+    /// A veth pair with an sshd on `b`, or `None` when the test skips (said with the reason).
+    fn pair_with_sshd(test: &str) -> Option<(VethPair, Sshd)> {
+        let p = pair(test)?;
+        let s = sshd(&p, test)?;
+        Some((p, s))
+    }
+
     /// `diagnose -n a --send udp:b:PORT --peer ssh://root@b:2222` with the test's key.
     fn diagnose_over_ssh(
         port: u16,
@@ -1119,10 +1126,10 @@ mod peer_ssh {
         ])
     }
 
-    /// A test port unique to this test process: `nothing_left_listening` looks at every process
-    /// on the machine, and another suite running at the same time has listeners of its own.
+    /// A test port unique to this test process (n < 3): `nothing_left_listening` looks at every
+    /// process on the machine, and another suite running at the same time has listeners of its own.
     fn port_for_this_run(n: u16) -> u16 {
-        20000 + (std::process::id() % 10000) as u16 * 2 + n
+        20000 + (std::process::id() % 10000) as u16 * 3 + n
     }
 
     /// No peer listener (nor ssh client) for this port is still running.
@@ -1139,8 +1146,9 @@ mod peer_ssh {
     fn root_ssh_peer_covers_both_hosts() {
         let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
         let test = "root_ssh_peer_covers_both_hosts";
-        let Some(p) = pair(test) else { return };
-        let Some(s) = sshd(&p, test) else { return };
+        let Some((p, s)) = pair_with_sshd(test) else {
+            return;
+        };
         let me = env!("CARGO_BIN_EXE_xfrmdiag");
         let out = diagnose_over_ssh(port_for_this_run(0), &p, &s, "client", me);
         let v = json(&out);
@@ -1168,8 +1176,9 @@ mod peer_ssh {
     fn root_ssh_peer_takes_a_tcp_flow() {
         let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
         let test = "root_ssh_peer_takes_a_tcp_flow";
-        let Some(p) = pair(test) else { return };
-        let Some(s) = sshd(&p, test) else { return };
+        let Some((p, s)) = pair_with_sshd(test) else {
+            return;
+        };
         let me = env!("CARGO_BIN_EXE_xfrmdiag");
         let port = port_for_this_run(2);
         let out = diagnose_over_ssh_as("tcp", port, &p, &s, "client", me);
@@ -1197,8 +1206,9 @@ mod peer_ssh {
     fn root_ssh_peer_failures_are_clear_and_leave_nothing_running() {
         let _tracefs = tracefs_shared(); // may capture: not while a test compares tracefs state
         let test = "root_ssh_peer_failures_are_clear_and_leave_nothing_running";
-        let Some(p) = pair(test) else { return };
-        let Some(s) = sshd(&p, test) else { return };
+        let Some((p, s)) = pair_with_sshd(test) else {
+            return;
+        };
         let me = env!("CARGO_BIN_EXE_xfrmdiag");
         // A key the peer does not accept.
         let out = Command::new("ssh-keygen")
