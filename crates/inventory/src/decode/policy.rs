@@ -116,34 +116,35 @@ pub(crate) fn apply_policy_attr(policy: &mut Policy, attr: Attr<'_>) {
 
 /// Decodes an XFRM_MSG_NEWPOLICY / UPDPOLICY body (`xfrm_userpolicy_info` + attributes).
 pub(crate) fn decode_policy(payload: &[u8]) -> Result<Policy, String> {
-    need(
-        payload,
-        x::XFRM_USER_POLICY_INFO_LEN,
-        "xfrm_userpolicy_info",
-    )?;
-    let info = x::UserPolicyInfo::parse(&payload[..x::XFRM_USER_POLICY_INFO_LEN])
-        .map_err(|e| e.to_string())?;
+    let info = policy_info(payload)?;
     let mut policy = policy_base(&info);
-    for attr in attrs(attrs_after(payload, x::XFRM_USER_POLICY_INFO_LEN)) {
-        apply_policy_attr(&mut policy, attr);
-    }
+    apply_policy_attrs(&mut policy, payload);
     Ok(policy)
 }
 
 /// Like [`decode_policy`], into an existing value (see [`set_policy_base`]).
 pub(crate) fn decode_policy_into(policy: &mut Policy, payload: &[u8]) -> Result<(), String> {
+    let info = policy_info(payload)?;
+    set_policy_base(policy, &info);
+    apply_policy_attrs(policy, payload);
+    Ok(())
+}
+
+/// The fixed `xfrm_userpolicy_info` at the start of a policy message.
+fn policy_info(payload: &[u8]) -> Result<x::UserPolicyInfo, String> {
     need(
         payload,
         x::XFRM_USER_POLICY_INFO_LEN,
         "xfrm_userpolicy_info",
     )?;
-    let info = x::UserPolicyInfo::parse(&payload[..x::XFRM_USER_POLICY_INFO_LEN])
-        .map_err(|e| e.to_string())?;
-    set_policy_base(policy, &info);
+    x::UserPolicyInfo::parse(&payload[..x::XFRM_USER_POLICY_INFO_LEN]).map_err(|e| e.to_string())
+}
+
+/// The attributes after `xfrm_userpolicy_info`.
+fn apply_policy_attrs(policy: &mut Policy, payload: &[u8]) {
     for attr in attrs(attrs_after(payload, x::XFRM_USER_POLICY_INFO_LEN)) {
         apply_policy_attr(policy, attr);
     }
-    Ok(())
 }
 
 #[cfg(test)]
