@@ -15,21 +15,7 @@ fn diagnose_pair(pair: &VethPair, dst: &str, extra: &[&str]) -> (i32, Value) {
     } else {
         format!("udp:{dst}:5000")
     };
-    let mut args = vec![
-        "diagnose",
-        "-n",
-        pair.a.name(),
-        "--send",
-        &target,
-        "--peer-netns",
-        pair.b.name(),
-        "--window",
-        "1s",
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    let out = run(&args);
-    (out.status.code().unwrap_or(-1), json(&out))
+    diagnose_to_peer(&pair.a, &target, &pair.b, extra)
 }
 
 /// The evidence texts of the verdict's finding.

@@ -151,21 +151,7 @@ fn root_icmp_blocked_by_policies_is_counted() {
 
 /// `diagnose` from `a` to `b` with `b` as peer, over `target`; returns (exit code, JSON).
 fn diagnose(p: &VethPair, target: &str, extra: &[&str]) -> (i32, serde_json::Value) {
-    let mut args = vec![
-        "diagnose",
-        "-n",
-        p.a.name(),
-        "--send",
-        target,
-        "--peer-netns",
-        p.b.name(),
-        "--window",
-        "1s",
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    let out = run(&args);
-    (out.status.code().unwrap_or(-1), json(&out))
+    diagnose_to_peer(&p.a, target, &p.b, extra)
 }
 
 #[test]
@@ -299,22 +285,8 @@ fn root_forward_side_names_the_gateways_nft_rule_that_drops_the_flow() {
         }",
     );
     let target = format!("udp:{}:5000", r.b_v4);
-    let out = run(&[
-        "diagnose",
-        "-n",
-        r.a.name(),
-        "--send",
-        &target,
-        "--peer-netns",
-        r.b.name(),
-        "--forward",
-        r.gw.name(),
-        "--window",
-        "1s",
-        "--json",
-    ]);
-    let v = json(&out);
-    assert_eq!(out.status.code(), Some(1), "{v:#}");
+    let (code, v) = diagnose_to_peer(&r.a, &target, &r.b, &["--forward", r.gw.name()]);
+    assert_eq!(code, 1, "{v:#}");
     assert_eq!(v["verdict"], "firewall-drop", "{v:#}");
     let findings = v["findings"].to_string();
     assert!(
@@ -328,21 +300,7 @@ fn root_forward_side_names_the_gateways_nft_rule_that_drops_the_flow() {
 /// A TCP flow through `r.gw` with `--forward`: (exit code, JSON).
 fn diagnose_forwarded_tcp(r: &Routed, port: u16) -> (i32, serde_json::Value) {
     let target = format!("tcp:{}:{port}", r.b_v4);
-    let out = run(&[
-        "diagnose",
-        "-n",
-        r.a.name(),
-        "--send",
-        &target,
-        "--peer-netns",
-        r.b.name(),
-        "--forward",
-        r.gw.name(),
-        "--window",
-        "1s",
-        "--json",
-    ]);
-    (out.status.code().unwrap_or(-1), json(&out))
+    diagnose_to_peer(&r.a, &target, &r.b, &["--forward", r.gw.name()])
 }
 
 #[test]

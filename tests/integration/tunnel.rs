@@ -65,24 +65,11 @@ fn router(test: &str) -> Option<Router> {
 
 fn diagnose_through(r: &Router, forward: bool, extra: &[&str]) -> (i32, serde_json::Value) {
     let target = format!("udp:{}:5000", r.b_ip);
-    let mut args = vec![
-        "diagnose",
-        "-n",
-        r.a.name(),
-        "--send",
-        &target,
-        "--peer-netns",
-        r.b.name(),
-        "--window",
-        "1s",
-        "--json",
-    ];
+    let mut args = Vec::from(extra);
     if forward {
         args.extend(["--forward", r.gw.name()]);
     }
-    args.extend_from_slice(extra);
-    let out = run(&args);
-    (out.status.code().unwrap_or(-1), json(&out))
+    diagnose_to_peer(&r.a, &target, &r.b, &args)
 }
 
 fn causes(v: &serde_json::Value) -> Vec<String> {

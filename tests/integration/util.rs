@@ -316,3 +316,28 @@ pub fn nft(ns: &ScratchNetns, ruleset: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `xfrmdiag diagnose -n FROM --send TARGET --peer-netns TO --window 1s --json EXTRA…`, the test
+/// flow most integration tests run; returns (exit code, JSON report).
+pub fn diagnose_to_peer(
+    from: &ScratchNetns,
+    target: &str,
+    to: &ScratchNetns,
+    extra: &[&str],
+) -> (i32, serde_json::Value) {
+    let mut args = vec![
+        "diagnose",
+        "-n",
+        from.name(),
+        "--send",
+        target,
+        "--peer-netns",
+        to.name(),
+        "--window",
+        "1s",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    (out.status.code().unwrap_or(-1), json(&out))
+}
