@@ -320,20 +320,15 @@ fn bypassed(side: &SideEvidence, link: &crate::evidence::TunnelLink) -> bool {
         && !bound_policies(side, link).is_empty()
 }
 
-/// The out policies covering the flow that are bound to `link`: its if_id, or a VTI's okey as
-/// mark.
+/// The out policies protecting the flow (crate::rules::tunnel's reading: allow, templates, no
+/// 0/0 route-based catch-all) that are bound to `link`: its if_id, or a VTI's okey as mark.
 fn bound_policies<'a>(
     side: &'a SideEvidence,
     link: &crate::evidence::TunnelLink,
 ) -> Vec<&'a crate::evidence::Policy> {
-    facts::covering_policies(side, "out")
+    use crate::rules::tunnel::{binds, protecting_out_policies};
+    protecting_out_policies(side)
         .into_iter()
-        .filter(|p| p.action == "allow" && !p.templates.is_empty())
-        .filter(|p| {
-            link.if_id.is_some_and(|i| p.if_id == Some(i))
-                || link
-                    .okey
-                    .is_some_and(|k| p.mark.as_ref().is_some_and(|m| m.value == k))
-        })
+        .filter(|p| binds(link, p))
         .collect()
 }

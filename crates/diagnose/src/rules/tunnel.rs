@@ -114,7 +114,7 @@ pub(crate) fn sa_packets(side: &SideEvidence, sa: &Sa) -> Option<u64> {
 /// mark) whose selector is a default route (`0.0.0.0/0`, as strongSwan installs them for VTI and
 /// xfrm interfaces) only applies to what is routed into its interface: it says nothing about
 /// which destinations belong in the tunnel, so it does not count.
-fn protecting_out_policies(side: &SideEvidence) -> Vec<&Policy> {
+pub(crate) fn protecting_out_policies(side: &SideEvidence) -> Vec<&Policy> {
     facts::covering_policies(side, "out")
         .into_iter()
         .filter(|p| p.action == "allow" && !p.templates.is_empty())
@@ -194,11 +194,17 @@ fn route_text(side: &SideEvidence) -> Option<String> {
 /// The tunnel interface a policy belongs to: an xfrm interface of its `if_id`, or a VTI whose
 /// okey is its mark.
 fn link_of<'a>(side: &'a SideEvidence, p: &Policy) -> Option<&'a TunnelLink> {
-    tunnel_links(side).find(|l| match (l.if_id, p.if_id, l.okey, p.mark.as_ref()) {
+    tunnel_links(side).find(|l| binds(l, p))
+}
+
+/// Whether policy `p` sends into interface `l`: the xfrm interface's if_id, or the VTI's okey
+/// as the policy's mark.
+pub(crate) fn binds(l: &TunnelLink, p: &Policy) -> bool {
+    match (l.if_id, p.if_id, l.okey, p.mark.as_ref()) {
         (Some(a), Some(b), _, _) => a == b && a != 0,
         (_, _, Some(k), Some(m)) => k != 0 && m.value == k,
         _ => false,
-    })
+    }
 }
 
 fn no_route_into_tunnel(_: &Facts, side: &SideEvidence, c: &mut Candidate) -> bool {

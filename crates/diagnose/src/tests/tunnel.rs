@@ -542,6 +542,29 @@ fn a_down_interface_with_a_fallback_route_via_the_wan_is_a_leak_named_by_the_int
     assert!(causes(&r).contains(&CauseId::CleartextLeak), "{r:#?}");
 }
 
+/// strongSwan-style route-based policies (0/0 with the if_id) name no destination: with the
+/// interface down, a flow that takes the WAN route is not said to bypass it. (The peer's 0/0
+/// `in` policy naming gwL as the tunnel's source still reads as cleartext-leak: not this rule.)
+#[test]
+fn a_down_interface_with_default_route_selectors_is_no_false_alarm() {
+    let mut gl = with_xfrmi(gateway("gwL", Some(42)), false);
+    let link = &mut gl.tunnel_links.as_mut().unwrap()[0];
+    link.admin_up = false;
+    link.oper_state = "down".into();
+    let mut gr = gateway("gwR", Some(42));
+    for s in [&mut gl, &mut gr] {
+        for p in s.inventory.as_mut().unwrap().policies.as_mut().unwrap() {
+            p.selector.src = "0.0.0.0/0".into();
+            p.selector.dst = "0.0.0.0/0".into();
+        }
+    }
+    let r = diagnose(&[host_l(5), gl, gr, host_r(5)]);
+    assert!(
+        !causes(&r).contains(&CauseId::TunnelInterfaceDown),
+        "{r:#?}"
+    );
+}
+
 #[test]
 fn a_down_interface_no_policy_of_the_flow_is_bound_to_is_no_false_alarm() {
     let mut sides = healthy(Some(42));
