@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use crate::evidence::*;
 use crate::{diagnose, CauseId, Confidence, Report};
 
+mod gateway;
 mod tunnel;
 
 /// A side under construction.
@@ -1329,7 +1330,7 @@ fn verdict_table() -> Vec<(&'static str, Vec<SideEvidence>, CauseId)> {
         ),
         (
             "gateway decrypted the flow, its route to the LAN gone",
-            tunnel::decrypted_no_route_sides(),
+            gateway::decrypted_no_route_sides(),
             ForwardNoRoute,
         ),
         (
