@@ -105,10 +105,7 @@ pub fn read(ns: &Netns) -> Result<Option<Ruleset>, Error> {
 /// before a window, since [`hits`] takes each rule from the reading after it.
 pub fn read_counters(ns: &Netns) -> Result<Option<Ruleset>, Error> {
     match nft(ns, &["-j", "list", "ruleset"])? {
-        Some(json) => Ok(Some(Ruleset {
-            tables: parse_tables(&json)?,
-            rules: parse_json(&json)?,
-        })),
+        Some(json) => parse_ruleset(&json).map(Some),
         None => Ok(None),
     }
 }
@@ -131,22 +128,6 @@ pub fn legacy_tables(ns: &Netns) -> Result<Vec<String>, Error> {
         }
         tables
     })?)
-}
-
-/// `family name` of every table in `nft -j list ruleset`.
-pub fn parse_tables(json: &str) -> Result<Vec<String>, Error> {
-    let v: Value = serde_json::from_str(json).map_err(|e| Error::Json(e.to_string()))?;
-    let items = v["nftables"]
-        .as_array()
-        .ok_or_else(|| Error::Json("no \"nftables\" array".into()))?;
-    Ok(items
-        .iter()
-        .filter_map(|i| i.get("table"))
-        .map(|t| {
-            let s = |k: &str| t[k].as_str().unwrap_or_default().to_string();
-            format!("{} {}", s("family"), s("name"))
-        })
-        .collect())
 }
 
 /// Rules whose counters grew from `before` to `after` (a rule added in between counts from 0).
@@ -189,15 +170,23 @@ fn nft(ns: &Netns, args: &[&str]) -> Result<Option<String>, Error> {
 
 /// Rules (with their chain's hook and type) from `nft -j list ruleset`.
 pub fn parse_json(json: &str) -> Result<Vec<Rule>, Error> {
+    parse_ruleset(json).map(|r| r.rules)
+}
+
+/// Tables and rules from one parse of `nft -j list ruleset`.
+pub fn parse_ruleset(json: &str) -> Result<Ruleset, Error> {
     let v: Value = serde_json::from_str(json).map_err(|e| Error::Json(e.to_string()))?;
     let items = v["nftables"]
         .as_array()
         .ok_or_else(|| Error::Json("no \"nftables\" array".into()))?;
     let str_of = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let mut tables = Vec::new();
     let mut chains = Vec::new();
     let mut rules = Vec::new();
     for item in items {
-        if let Some(c) = item.get("chain") {
+        if let Some(t) = item.get("table") {
+            tables.push(format!("{} {}", str_of(t, "family"), str_of(t, "name")));
+        } else if let Some(c) = item.get("chain") {
             chains.push((
                 (str_of(c, "family"), str_of(c, "table"), str_of(c, "name")),
                 c["hook"].as_str().map(String::from),
@@ -237,7 +226,7 @@ pub fn parse_json(json: &str) -> Result<Vec<Rule>, Error> {
             rule.chain_type = kind.clone();
         }
     }
-    Ok(rules)
+    Ok(Ruleset { tables, rules })
 }
 
 /// Fills each rule's text from `nft -a list ruleset` (matched by family, table, chain and
@@ -347,9 +336,9 @@ table ip nat { # handle 2
 
     #[test]
     fn tables_are_listed_even_without_rules() {
-        assert_eq!(parse_tables(JSON).unwrap(), ["inet t", "ip nat"]);
+        assert_eq!(parse_ruleset(JSON).unwrap().tables, ["inet t", "ip nat"]);
         let empty = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}}]}"#;
-        assert!(parse_tables(empty).unwrap().is_empty());
+        assert!(parse_ruleset(empty).unwrap().tables.is_empty());
     }
 
     #[test]
